@@ -1,0 +1,241 @@
+//! The command line: `goru -c CODE`, `goru script.py`, `echo CODE | goru`.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::sandbox::{LANGUAGES, LimitRequest, RunRequest, RunResult, Sandbox, SandboxConfig, Status};
+
+/// Run Python in a WebAssembly sandbox.
+///
+/// The code comes from -c, from a script file, or from standard input.
+/// The guest sees no host filesystem, network, environment or processes.
+#[derive(Debug, Parser)]
+#[command(name = "goru", version, about)]
+pub struct Args {
+    /// Program passed in as a string.
+    #[arg(short = 'c', value_name = "CODE", conflicts_with = "script")]
+    pub code: Option<String>,
+
+    /// Script file to run; `-` or nothing reads the program from stdin.
+    #[arg(value_name = "SCRIPT")]
+    pub script: Option<PathBuf>,
+
+    /// Guest language.
+    #[arg(long = "lang", default_value = "python", value_parser = clap::builder::PossibleValuesParser::new(LANGUAGES))]
+    pub lang: String,
+
+    /// Wall-clock limit, e.g. 500ms, 5s, 1m.
+    #[arg(long, value_parser = parse_duration, env = "GORU_TIMEOUT")]
+    pub timeout: Option<Duration>,
+
+    /// Memory limit, e.g. 64MB, 1GB (binary units: 1MB = 1024 KB).
+    #[arg(long, value_parser = parse_size, env = "GORU_MEMORY")]
+    pub memory: Option<u64>,
+
+    /// CPU budget in fuel units (about one per WebAssembly instruction).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+
+    /// Bytes kept of stdout and of stderr each, e.g. 1MB.
+    #[arg(long, value_parser = parse_size)]
+    pub max_output: Option<u64>,
+
+    /// File whose content becomes the guest's stdin (`-` for ours).
+    #[arg(long, value_name = "FILE")]
+    pub stdin: Option<PathBuf>,
+
+    /// Print the whole result as JSON instead of the guest's output.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Directory holding the built guest runtimes.
+    #[arg(long, env = "GORU_RUNTIME_DIR", default_value_os_t = SandboxConfig::default_runtime_dir())]
+    pub runtime_dir: PathBuf,
+
+    /// Compiled-guest cache directory.
+    #[arg(long, env = "GORU_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Do not read or write the compiled-guest cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Usage errors exit with 2, as clap's own do.
+const USAGE: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    let stdout_is_tty = std::io::stdin().is_terminal();
+    let (code, stdin) = match read_inputs(&args, stdout_is_tty) {
+        Ok(inputs) => inputs,
+        Err(message) => {
+            eprintln!("goru: {message}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("goru: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(run(args, code, stdin))
+}
+
+fn read_inputs(args: &Args, stdin_is_tty: bool) -> Result<(String, Vec<u8>), String> {
+    let code = match (&args.code, &args.script) {
+        (Some(code), _) => code.clone(),
+        (None, Some(path)) if path.as_os_str() != "-" => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read script {}: {e}", path.display()))?,
+        _ => {
+            if stdin_is_tty {
+                return Err("no program given: use -c CODE, a script file, or pipe code on stdin".into());
+            }
+            let mut code = String::new();
+            std::io::stdin()
+                .read_to_string(&mut code)
+                .map_err(|e| format!("cannot read the program from stdin: {e}"))?;
+            code
+        }
+    };
+    let stdin = match &args.stdin {
+        None => Vec::new(),
+        Some(path) if path.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            buf
+        }
+        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read --stdin file {}: {e}", path.display()))?,
+    };
+    Ok((code, stdin))
+}
+
+async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
+    let mut config = SandboxConfig {
+        runtime_dir: args.runtime_dir.clone(),
+        ..SandboxConfig::default()
+    };
+    if args.no_cache {
+        config.cache_dir = None;
+    } else if let Some(dir) = &args.cache_dir {
+        config.cache_dir = Some(dir.clone());
+    }
+    let sandbox = match Sandbox::new(config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    let request = RunRequest {
+        code,
+        language: Some(args.lang.clone()),
+        stdin,
+        limits: LimitRequest {
+            timeout: args.timeout,
+            memory_bytes: args.memory,
+            fuel: args.fuel,
+            max_output_bytes: args.max_output,
+        },
+        host: Default::default(),
+    };
+    match sandbox.run(request).await {
+        Ok(result) => report(&result, args.json),
+        Err(e @ crate::error::SandboxError::Limit(_)) => {
+            eprintln!("goru: {e}");
+            ExitCode::from(USAGE)
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &dyn std::error::Error) -> ExitCode {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    eprintln!("goru: {message}");
+    ExitCode::from(1)
+}
+
+fn report(result: &RunResult, json: bool) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    // Write errors (a closed pipe) are not worth failing over.
+    if json {
+        let _ = serde_json::to_writer_pretty(&mut out, result).map(|()| writeln!(out));
+    } else {
+        let _ = out.write_all(result.stdout.as_bytes());
+        let _ = err.write_all(result.stderr.as_bytes());
+        if result.truncated.stdout || result.truncated.stderr {
+            let _ = writeln!(err, "goru: output truncated at the --max-output cap");
+        }
+        if let Some(reason) = result.reason() {
+            let _ = writeln!(err, "goru: {}: {reason}", result.status.as_str());
+        }
+    }
+    let _ = out.flush();
+    ExitCode::from(exit_code(result))
+}
+
+/// The guest's exit code; conventional codes for limits.
+fn exit_code(result: &RunResult) -> u8 {
+    match result.status {
+        Status::Ok => 0,
+        _ => u8::try_from(result.exit_code.clamp(1, 255)).unwrap_or(1),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?} ({e}); examples: 500ms, 5s, 1m"))?;
+    if d.is_zero() {
+        return Err("a duration of zero is not allowed".into());
+    }
+    Ok(d)
+}
+
+/// Sizes in binary units: `64MB` = 64 MiB. A bare number is bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let invalid = || format!("invalid size {text:?}; examples: 64MB, 512KB, 1GB, 1048576");
+    let trimmed = text.trim();
+    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| invalid())?;
+    let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(invalid()),
+    };
+    n.checked_mul(factor).ok_or_else(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_use_binary_units() {
+        assert_eq!(parse_size("64MB"), Ok(64 << 20));
+        assert_eq!(parse_size("1gb"), Ok(1 << 30));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("12XB").is_err());
+        assert!(parse_size("-1MB").is_err());
+        assert!(parse_size("99999999999999999999GB").is_err());
+    }
+
+    #[test]
+    fn durations_need_a_unit_and_cannot_be_zero() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

@@ -1,0 +1,75 @@
+//! Typed errors. Script failures (the guest raised, timed out, ran out of
+//! memory) are not errors here: they are data in a `RunResult`.
+
+use std::path::PathBuf;
+
+/// A requested limit is outside what this sandbox allows.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LimitError {
+    #[error("{field} = {value} is out of range: allowed {min}..={max}")]
+    Range {
+        field: &'static str,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+    #[error("{field} is {size} bytes, above the limit of {max} bytes")]
+    TooLarge {
+        field: &'static str,
+        size: u64,
+        max: u64,
+    },
+}
+
+impl LimitError {
+    pub(crate) fn out_of_range(field: &'static str, value: u64, max: u64) -> Self {
+        Self::Range {
+            field,
+            value,
+            min: 1,
+            max,
+        }
+    }
+
+    /// The request field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Range { field, .. } | Self::TooLarge { field, .. } => field,
+        }
+    }
+}
+
+/// Why a run could not be attempted or the sandbox could not start. Never a
+/// guest failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    #[error("unknown language {requested:?}; known: {known}")]
+    UnknownLanguage { requested: String, known: String },
+    #[error("runtime file {path} is missing; run `make build` first")]
+    RuntimeMissing { path: PathBuf },
+    #[error("reading or writing {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("wasmtime failed: {context}")]
+    Wasmtime {
+        context: &'static str,
+        #[source]
+        source: wasmtime::Error,
+    },
+}
+
+impl SandboxError {
+    pub(crate) fn wasmtime(context: &'static str) -> impl FnOnce(wasmtime::Error) -> Self {
+        move |source| Self::Wasmtime { context, source }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}

@@ -1,0 +1,10 @@
+//! Host functions: the only way a guest reaches the world.
+//!
+//! Every capability is a named async function taking and returning JSON. The
+//! process-wide [`Registry`] says what exists; each run gets a [`HostCalls`]
+//! holding only what its policy grants, checked inside the dispatcher on every
+//! call.
+
+mod registry;
+
+pub use registry::{HostCalls, HostError, HostErrorKind, HostFn, Registry};

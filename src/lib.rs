@@ -1,0 +1,9 @@
+//! goru: run untrusted Python in WebAssembly sandboxes.
+//!
+//! The [`sandbox`] runs code; [`host`] holds the functions a run may be
+//! granted; [`cli`] is the command line on top.
+
+pub mod cli;
+pub mod error;
+pub mod host;
+pub mod sandbox;

@@ -1,0 +1,224 @@
+//! The sandbox engine: one wasmtime engine, the guest runtimes, and `run`.
+//!
+//! Every run gets a fresh store and a fresh instance; nothing one run touched
+//! is ever seen by another.
+
+mod cache;
+mod engine;
+mod limits;
+mod outcome;
+mod output;
+mod python;
+mod python312;
+mod run;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+use wasmtime::Engine;
+
+pub use cache::{ArtifactKind, CacheOutcome, DiskCache};
+pub use engine::{EPOCH_TICK, EngineOptions};
+pub use limits::{LimitPolicy, LimitRequest, Limits};
+pub use outcome::{GuestError, RunResult, Status, Truncated};
+
+use crate::error::{LimitError, SandboxError};
+use crate::host::HostCalls;
+use python::Python;
+use python312::Python312;
+
+/// The languages this build knows, default first.
+pub const LANGUAGES: [&str; 2] = [Python::LANGUAGE, Python312::LANGUAGE];
+
+/// Where things live and how big things may get.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Holds `python.wasm`, `python-lib/` and `python3.12.wasm` (see `make build`).
+    pub runtime_dir: PathBuf,
+    /// Compiled-guest cache; `None` compiles in memory at every start.
+    pub cache_dir: Option<PathBuf>,
+    pub limits: LimitPolicy,
+    pub engine: EngineOptions,
+}
+
+impl SandboxConfig {
+    /// The runtimes built by `make build` in this checkout, overridable with
+    /// `GORU_RUNTIME_DIR`.
+    pub fn default_runtime_dir() -> PathBuf {
+        std::env::var_os("GORU_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("build/runtimes"))
+    }
+
+    /// `$GORU_CACHE_DIR`, else `$XDG_CACHE_HOME/goru`, else `~/.cache/goru`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("GORU_CACHE_DIR") {
+            return Some(PathBuf::from(dir));
+        }
+        if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+            return Some(PathBuf::from(dir).join("goru"));
+        }
+        std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/goru"))
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            runtime_dir: Self::default_runtime_dir(),
+            cache_dir: Self::default_cache_dir(),
+            limits: LimitPolicy::default(),
+            engine: EngineOptions::default(),
+        }
+    }
+}
+
+/// One run's input.
+#[derive(Clone, Default)]
+pub struct RunRequest {
+    pub code: String,
+    /// `None` = the default language, `python`.
+    pub language: Option<String>,
+    pub stdin: Vec<u8>,
+    pub limits: LimitRequest,
+    /// The host functions this run may call; none unless granted.
+    pub host: HostCalls,
+}
+
+/// A validated run, handed to a runtime.
+pub(crate) struct Job {
+    pub code: String,
+    pub stdin: Vec<u8>,
+    pub limits: Limits,
+    pub host: HostCalls,
+}
+
+/// Cheap to clone; all clones share the engine and the loaded runtimes.
+#[derive(Clone)]
+pub struct Sandbox(Arc<Inner>);
+
+struct Inner {
+    engine: Engine,
+    config: SandboxConfig,
+    cache: DiskCache,
+    python: OnceCell<Python>,
+    python312: OnceCell<Python312>,
+}
+
+impl Sandbox {
+    /// Creates the engine and its ticker. Runtimes load on first use or with
+    /// [`Sandbox::precompile`].
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        let engine = engine::build(config.engine)?;
+        engine::spawn_ticker(engine.weak());
+        Ok(Self(Arc::new(Inner {
+            cache: DiskCache::new(config.cache_dir.clone()),
+            engine,
+            config,
+            python: OnceCell::new(),
+            python312: OnceCell::new(),
+        })))
+    }
+
+    pub fn limits(&self) -> &LimitPolicy {
+        &self.0.config.limits
+    }
+
+    /// Loads (compiling or reading the disk cache) the named runtimes now, so
+    /// the first run does not pay for it (the original's `WithPrecompile`).
+    pub async fn precompile(&self, languages: &[&str]) -> Result<Vec<(String, CacheOutcome)>, SandboxError> {
+        let mut report = Vec::new();
+        for lang in languages {
+            let outcome = match *lang {
+                Python::LANGUAGE => self.python().await?.1,
+                Python312::LANGUAGE => self.python312().await?.1,
+                other => return Err(unknown_language(other)),
+            };
+            report.push(((*lang).to_owned(), outcome));
+        }
+        Ok(report)
+    }
+
+    /// Runs `req` in a fresh instance. `Err` only when the run could not be
+    /// attempted (bad request, missing runtime); every guest failure is an
+    /// `Ok(RunResult)` with a non-`ok` status.
+    pub async fn run(&self, req: RunRequest) -> Result<RunResult, SandboxError> {
+        let limits = self.0.config.limits.resolve(&req.limits)?;
+        let stdin_len = req.stdin.len() as u64;
+        if stdin_len > limits.max_stdin_bytes {
+            return Err(LimitError::TooLarge {
+                field: "stdin",
+                size: stdin_len,
+                max: limits.max_stdin_bytes,
+            }
+            .into());
+        }
+        let job = Job {
+            code: req.code,
+            stdin: req.stdin,
+            limits,
+            host: req.host,
+        };
+        match req.language.as_deref().unwrap_or(Python::LANGUAGE) {
+            Python::LANGUAGE => self.python().await?.0.run(job).await,
+            Python312::LANGUAGE => self.python312().await?.0.run(job).await,
+            other => Err(unknown_language(other)),
+        }
+    }
+
+    async fn python(&self) -> Result<(&Python, CacheOutcome), SandboxError> {
+        let mut outcome = CacheOutcome::Hit;
+        let runtime = self
+            .0
+            .python
+            .get_or_try_init(|| async {
+                let dir = self.0.config.runtime_dir.clone();
+                let stdlib = dir.join("python-lib");
+                let (runtime, how) = self
+                    .load(ArtifactKind::Component, dir.join("python.wasm"), move |engine, bytes| {
+                        Python::load(engine, bytes, stdlib.clone())
+                    })
+                    .await?;
+                outcome = how;
+                Ok::<_, SandboxError>(runtime)
+            })
+            .await?;
+        Ok((runtime, outcome))
+    }
+
+    async fn python312(&self) -> Result<(&Python312, CacheOutcome), SandboxError> {
+        let mut outcome = CacheOutcome::Hit;
+        let runtime = self
+            .0
+            .python312
+            .get_or_try_init(|| async {
+                let path = self.0.config.runtime_dir.join("python3.12.wasm");
+                let (runtime, how) = self.load(ArtifactKind::Module, path, Python312::load).await?;
+                outcome = how;
+                Ok::<_, SandboxError>(runtime)
+            })
+            .await?;
+        Ok((runtime, outcome))
+    }
+
+    /// Compiling takes seconds of CPU: keep it off the async workers.
+    async fn load<T, F>(&self, kind: ArtifactKind, path: PathBuf, load: F) -> Result<(T, CacheOutcome), SandboxError>
+    where
+        T: Send + 'static,
+        F: Fn(&Engine, &[u8]) -> Result<T, SandboxError> + Send + 'static,
+    {
+        let engine = self.0.engine.clone();
+        let cache = self.0.cache.clone();
+        tokio::task::spawn_blocking(move || cache.load(&engine, kind, &path, |bytes| load(&engine, bytes)))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+}
+
+fn unknown_language(requested: &str) -> SandboxError {
+    SandboxError::UnknownLanguage {
+        requested: requested.to_owned(),
+        known: LANGUAGES.join(", "),
+    }
+}

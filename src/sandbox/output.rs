@@ -1,0 +1,162 @@
+//! A capped output pipe for the guest's stdout and stderr.
+//!
+//! wasmtime-wasi's `MemoryOutputPipe` fails the guest's write once full, which
+//! would turn a chatty script into an `OSError`. Here every write succeeds; bytes
+//! past the cap are dropped and the pipe remembers that it truncated.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+
+#[derive(Debug, Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    truncated: bool,
+    /// The last bytes written, kept even past the cap: a traceback printed at
+    /// the end of a long output must still be readable (see `tail`).
+    tail: Vec<u8>,
+}
+
+/// How much of the end of the stream `tail` keeps.
+const TAIL_BYTES: usize = 16 * 1024;
+
+/// Cheap to clone; clones share the buffer.
+#[derive(Debug, Clone)]
+pub struct CappedOutput {
+    cap: usize,
+    inner: Arc<Mutex<Captured>>,
+}
+
+/// Largest single write we accept in one go; keeps `check_write` honest.
+const WRITE_BUDGET: usize = 1 << 20;
+
+impl CappedOutput {
+    pub fn new(cap: u64) -> Self {
+        Self {
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            inner: Arc::default(),
+        }
+    }
+
+    fn push(&self, data: &[u8]) {
+        // A poisoned lock only means another writer panicked mid-push; the
+        // bytes are still a valid prefix.
+        let mut captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let room = self.cap.saturating_sub(captured.bytes.len());
+        if data.len() > room {
+            captured.truncated = true;
+        }
+        let keep = data.len().min(room);
+        captured.bytes.extend_from_slice(&data[..keep]);
+        let recent = &data[data.len().saturating_sub(TAIL_BYTES)..];
+        captured.tail.extend_from_slice(recent);
+        if captured.tail.len() > 2 * TAIL_BYTES {
+            let excess = captured.tail.len() - TAIL_BYTES;
+            captured.tail.drain(..excess);
+        }
+    }
+
+    /// The last bytes written (up to 16 KiB), whatever the cap.
+    pub fn tail(&self) -> String {
+        let captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = captured.tail.len().saturating_sub(TAIL_BYTES);
+        String::from_utf8_lossy(&captured.tail[start..]).into_owned()
+    }
+
+    /// The captured text (invalid UTF-8 replaced) and whether it was cut.
+    pub fn take(&self) -> (String, bool) {
+        let mut captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let bytes = std::mem::take(&mut captured.bytes);
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        (text, captured.truncated)
+    }
+}
+
+impl IsTerminal for CappedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CappedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl OutputStream for CappedOutput {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.push(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(WRITE_BUDGET)
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for CappedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl AsyncWrite for CappedOutput {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.push(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_past_the_cap_are_dropped_and_flagged() {
+        let out = CappedOutput::new(5);
+        out.push(b"abc");
+        out.push(b"defgh");
+        assert_eq!(out.take(), ("abcde".to_owned(), true));
+    }
+
+    #[test]
+    fn the_tail_survives_truncation() {
+        let out = CappedOutput::new(2);
+        out.push(b"abc");
+        out.push(b"Traceback");
+        assert_eq!(out.tail(), "abcTraceback");
+    }
+
+    #[test]
+    fn output_under_the_cap_is_not_flagged() {
+        let out = CappedOutput::new(5);
+        out.push(b"abcde");
+        assert_eq!(out.take(), ("abcde".to_owned(), false));
+    }
+}

@@ -1,0 +1,131 @@
+//! The `python` runtime: CPython 3.14 pre-initialized by componentize-py.
+//!
+//! A run instantiates the snapshot copy-on-write (no CPython boot), mounts the
+//! bytecode-compiled stdlib read-only at `/python`, and calls the guest's `run`
+//! export, which executes the code in a fresh `__main__` and reports any
+//! exception as data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::{Job, RunResult};
+use crate::error::SandboxError;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "guest/python/wit",
+        world: "sandbox",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::goru::sandbox::host;
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    run: RunContext,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl HasRunContext for State {
+    fn run_context(&mut self) -> &mut RunContext {
+        &mut self.run
+    }
+}
+
+impl host::Host for State {
+    async fn call(&mut self, name: String, args: String) -> Result<String, String> {
+        let host = self.run.host.clone();
+        host.dispatch(&name, &args).await
+    }
+}
+
+/// The loaded runtime: linked once, instantiated per run.
+pub struct Python {
+    pre: bindings::SandboxPre<State>,
+    stdlib: PathBuf,
+}
+
+impl Python {
+    pub const LANGUAGE: &'static str = "python";
+    pub const VERSION: &'static str = "3.14 (componentize-py 0.25.1)";
+
+    /// `compiled` is the serialized component from the disk cache; `stdlib` the
+    /// bytecode-compiled standard library produced by the guest build.
+    pub fn load(engine: &Engine, compiled: &[u8], stdlib: PathBuf) -> Result<Self, SandboxError> {
+        if !stdlib.is_dir() {
+            return Err(SandboxError::RuntimeMissing { path: stdlib });
+        }
+        // SAFETY: `compiled` comes from `DiskCache::compiled`, which either
+        // produced it with this engine just now or verified its checksum and
+        // wasmtime's own compatibility header before handing it out.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(engine, compiled) }
+            .map_err(SandboxError::wasmtime("loading the python component"))?;
+        let mut linker = Linker::<State>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(SandboxError::wasmtime("linking WASI"))?;
+        host::add_to_linker::<_, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(SandboxError::wasmtime("linking the host door"))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(SandboxError::wasmtime("pre-instantiating the python component"))?;
+        let pre = bindings::SandboxPre::new(pre).map_err(SandboxError::wasmtime("binding the python exports"))?;
+        Ok(Self { pre, stdlib })
+    }
+
+    pub async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
+        let started = Instant::now();
+        let deadline = started + job.limits.timeout;
+        let run_ctx = RunContext::new(&job.limits, job.host);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdin(MemoryInputPipe::new(job.stdin))
+            .stdout(run_ctx.stdout.clone())
+            .stderr(run_ctx.stderr.clone())
+            .preopened_dir(&self.stdlib, "/python", FsPerms::ReadOnly)
+            .map_err(SandboxError::wasmtime("mounting the stdlib"))?;
+        let state = State {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            run: run_ctx,
+        };
+        let mut store = Store::new(self.pre.engine(), state);
+        run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
+        let code = job.code;
+        let end = run::race_deadline(deadline, async {
+            let instance = match self.pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance,
+                Err(e) => return GuestEnd::Trapped(e),
+            };
+            match instance.call_run(&mut store, &code).await {
+                Ok(outcome) => GuestEnd::Returned {
+                    exit_code: outcome.exit_code,
+                    error: outcome.error.map(|e| super::GuestError {
+                        type_name: e.type_name,
+                        message: e.message,
+                        traceback: e.traceback,
+                    }),
+                },
+                Err(e) => GuestEnd::Trapped(e),
+            }
+        })
+        .await;
+        Ok(run::classify(&mut store, end, started, deadline))
+    }
+}

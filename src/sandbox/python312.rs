@@ -1,0 +1,144 @@
+//! The `python3.12` runtime: VMware's CPython 3.12.0 WASI command module, run
+//! exactly as the original Go project ran it (`python -c CODE`, booting CPython
+//! on every run). Slow but faithful; also the benchmarks' baseline.
+//!
+//! Gap: this module is a WASI preview-1 command with no custom imports, so
+//! the host-call door (`_goru_call`) is not available in it yet. Uncaught
+//! exceptions are recovered from the traceback CPython prints on stderr.
+
+use std::time::Instant;
+
+use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::{GuestError, Job, RunResult};
+use crate::error::SandboxError;
+
+struct State {
+    wasi: WasiP1Ctx,
+    run: RunContext,
+}
+
+impl HasRunContext for State {
+    fn run_context(&mut self) -> &mut RunContext {
+        &mut self.run
+    }
+}
+
+pub struct Python312 {
+    pre: InstancePre<State>,
+}
+
+impl Python312 {
+    pub const LANGUAGE: &'static str = "python3.12";
+    pub const VERSION: &'static str = "3.12.0 (VMware Wasm Labs WASI build)";
+
+    pub fn load(engine: &Engine, compiled: &[u8]) -> Result<Self, SandboxError> {
+        // SAFETY: as for the python runtime, the bytes come from `DiskCache`,
+        // checksummed and compatibility-checked, or freshly compiled.
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::deserialize(engine, compiled) }
+            .map_err(SandboxError::wasmtime("loading the python3.12 module"))?;
+        let mut linker = Linker::<State>::new(engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
+            .map_err(SandboxError::wasmtime("linking WASI preview 1"))?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(SandboxError::wasmtime("pre-instantiating python3.12"))?;
+        Ok(Self { pre })
+    }
+
+    pub async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
+        let started = Instant::now();
+        let deadline = started + job.limits.timeout;
+        let run_ctx = RunContext::new(&job.limits, job.host);
+        let wasi = WasiCtxBuilder::new()
+            .stdin(MemoryInputPipe::new(job.stdin))
+            .stdout(run_ctx.stdout.clone())
+            .stderr(run_ctx.stderr.clone())
+            .args(&["python", "-c", &job.code])
+            .build_p1();
+        let mut store = Store::new(self.pre.module().engine(), State { wasi, run: run_ctx });
+        run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
+        let end = run::race_deadline(deadline, async {
+            let instance = match self.pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance,
+                Err(e) => return GuestEnd::Trapped(e),
+            };
+            let start = match instance.get_typed_func::<(), ()>(&mut store, "_start") {
+                Ok(f) => f,
+                Err(e) => return GuestEnd::Trapped(e),
+            };
+            match start.call_async(&mut store, ()).await {
+                Ok(()) => GuestEnd::Returned {
+                    exit_code: 0,
+                    error: None,
+                },
+                Err(e) => match e.downcast_ref::<I32Exit>() {
+                    Some(I32Exit(code)) => GuestEnd::Returned {
+                        exit_code: *code,
+                        error: None,
+                    },
+                    None => GuestEnd::Trapped(e),
+                },
+            }
+        })
+        .await;
+        let stderr_tail = store.data().run.stderr.tail();
+        let end = match end {
+            GuestEnd::Returned { exit_code, error: None } if exit_code != 0 => GuestEnd::Returned {
+                exit_code,
+                error: Some(error_from_traceback(&stderr_tail, exit_code)),
+            },
+            other => other,
+        };
+        Ok(run::classify(&mut store, end, started, deadline))
+    }
+}
+
+/// Recovers `{type, message, traceback}` from what CPython printed for an
+/// uncaught exception; a bare non-zero exit is a `SystemExit`.
+fn error_from_traceback(stderr: &str, exit_code: i32) -> GuestError {
+    let Some(start) = stderr.rfind("Traceback (most recent call last):") else {
+        return GuestError {
+            type_name: "SystemExit".to_owned(),
+            message: exit_code.to_string(),
+            traceback: String::new(),
+        };
+    };
+    let traceback = stderr[start..].to_owned();
+    let last = traceback.trim_end().lines().last().unwrap_or_default();
+    let (type_name, message) = match last.split_once(": ") {
+        Some((t, m)) => (t, m),
+        None => (last, ""),
+    };
+    GuestError {
+        type_name: type_name.to_owned(),
+        message: message.to_owned(),
+        traceback,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_traceback_line_gives_type_and_message() {
+        let err = error_from_traceback(
+            "noise\nTraceback (most recent call last):\n  File \"<string>\", line 1\nValueError: bad: value\n",
+            1,
+        );
+        assert_eq!(err.type_name, "ValueError");
+        assert_eq!(err.message, "bad: value");
+        assert!(err.traceback.starts_with("Traceback"));
+    }
+
+    #[test]
+    fn a_bare_exit_is_a_system_exit() {
+        assert_eq!(error_from_traceback("", 3).type_name, "SystemExit");
+    }
+}

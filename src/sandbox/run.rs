@@ -1,0 +1,155 @@
+//! What every runtime does around a guest call: arm the store with the run's
+//! limits, race the call against the deadline, and turn however the guest
+//! ended into a `RunResult`.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::limits::{Limits, MemoryLimiter};
+use super::outcome::{GuestError, RunResult, Status, Truncated};
+use super::output::CappedOutput;
+use crate::host::HostCalls;
+
+/// Raised from the epoch callback when the deadline has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("deadline reached")]
+struct DeadlineReached;
+
+/// Per-run state every runtime's store data embeds.
+pub struct RunContext {
+    pub limiter: MemoryLimiter,
+    pub host: HostCalls,
+    pub stdout: CappedOutput,
+    pub stderr: CappedOutput,
+    fuel_budget: u64,
+}
+
+impl RunContext {
+    pub fn new(limits: &Limits, host: HostCalls) -> Self {
+        Self {
+            limiter: MemoryLimiter::new(limits.memory_bytes),
+            host,
+            stdout: CappedOutput::new(limits.max_output_bytes),
+            stderr: CappedOutput::new(limits.max_output_bytes),
+            fuel_budget: limits.fuel.unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Store data that carries a [`RunContext`].
+pub trait HasRunContext: Send + 'static {
+    fn run_context(&mut self) -> &mut RunContext;
+}
+
+/// Installs the memory limiter, the fuel budget and the deadline check.
+pub fn arm<T: HasRunContext>(store: &mut Store<T>, deadline: Instant) -> wasmtime::Result<()> {
+    let fuel = store.data_mut().run_context().fuel_budget;
+    store.limiter(|data| &mut data.run_context().limiter);
+    store.set_fuel(fuel)?;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(DeadlineReached))
+        } else {
+            // Yield at every tick so a CPU-bound guest never starves the
+            // async runtime's other tasks.
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    Ok(())
+}
+
+/// How the guest call ended, before classification.
+pub enum GuestEnd {
+    /// The guest returned (possibly after an uncaught exception it reported).
+    Returned { exit_code: i32, error: Option<GuestError> },
+    /// The guest trapped or a host function failed fatally.
+    Trapped(wasmtime::Error),
+    /// The wall-clock deadline passed while the guest was blocked in a host call.
+    Elapsed,
+}
+
+/// Grace period past the deadline before the call is cancelled from outside;
+/// the epoch check normally fires first, within one tick.
+const OUTSIDE_GRACE: Duration = Duration::from_millis(50);
+
+/// Races `call` against the deadline. Dropping the call's future cancels the
+/// guest even when it is blocked inside a host call.
+pub async fn race_deadline<F>(deadline: Instant, call: F) -> GuestEnd
+where
+    F: Future<Output = GuestEnd>,
+{
+    let outside = tokio::time::Instant::from_std(deadline + OUTSIDE_GRACE);
+    tokio::time::timeout_at(outside, call)
+        .await
+        .unwrap_or(GuestEnd::Elapsed)
+}
+
+/// Turns the end of a run into its result. `started` is when the run began.
+pub fn classify<T: HasRunContext>(
+    store: &mut Store<T>,
+    end: GuestEnd,
+    started: Instant,
+    deadline: Instant,
+) -> RunResult {
+    let fuel_left = store.get_fuel().unwrap_or(0);
+    let ctx = store.data_mut().run_context();
+    let memory_hit = ctx.limiter.limit_hit();
+    let (status, exit_code, error) = match end {
+        GuestEnd::Elapsed => (Status::Timeout, 124, None),
+        GuestEnd::Returned { exit_code, error } => {
+            let memory_error = error.as_ref().is_some_and(|e| e.type_name == "MemoryError");
+            let status = if memory_error && memory_hit {
+                Status::MemoryLimit
+            } else if exit_code == 0 {
+                Status::Ok
+            } else {
+                Status::Error
+            };
+            (status, exit_code, error)
+        }
+        GuestEnd::Trapped(err) => classify_trap(&err, memory_hit, deadline),
+    };
+    let (stdout, out_cut) = ctx.stdout.take();
+    let (stderr, err_cut) = ctx.stderr.take();
+    RunResult {
+        status,
+        stdout,
+        stderr,
+        error,
+        exit_code,
+        duration: started.elapsed(),
+        fuel_used: Some(ctx.fuel_budget.saturating_sub(fuel_left)),
+        peak_memory_bytes: ctx.limiter.peak_bytes(),
+        truncated: Truncated {
+            stdout: out_cut,
+            stderr: err_cut,
+        },
+    }
+}
+
+fn classify_trap(err: &wasmtime::Error, memory_hit: bool, deadline: Instant) -> (Status, i32, Option<GuestError>) {
+    if err.downcast_ref::<DeadlineReached>().is_some() || Instant::now() >= deadline {
+        return (Status::Timeout, 124, None);
+    }
+    if let Some(Trap::OutOfFuel) = err.downcast_ref::<Trap>() {
+        return (Status::FuelExhausted, 152, None);
+    }
+    if memory_hit {
+        // CPython aborts on some allocation failures instead of raising MemoryError.
+        return (Status::MemoryLimit, 137, None);
+    }
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => "the guest runtime failed".to_owned(),
+    };
+    tracing::debug!(error = ?err, "guest trapped");
+    let error = GuestError {
+        type_name: "Trap".to_owned(),
+        message,
+        traceback: String::new(),
+    };
+    (Status::Crashed, 134, Some(error))
+}
