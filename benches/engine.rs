@@ -1,1 +1,227 @@
-fn main() {}
+//! End-to-end cost of one sandboxed run, per workload, for both runtimes.
+//!
+//! Every iteration is a full `Sandbox::run`: a fresh store and a fresh guest
+//! instance, the code executed, the result collected. Nothing is reused across
+//! runs, so this is the latency a caller actually sees (compilation is not
+//! included: both runtimes are precompiled before timing starts).
+//!
+//! Each workload is one criterion group with two functions side by side:
+//! - `python`: the default runtime (a componentized CPython whose start-up is
+//!   done ahead of time, so a run only instantiates it);
+//! - `python3.12`: the original project's approach, the CPython 3.12 WASI
+//!   command booted from scratch (`python -c CODE`) on every run. It is the
+//!   baseline the `python` runtime is measured against.
+//!
+//! Workloads: `pass` (pure per-run overhead), a small computation, a ~100 KB
+//! JSON round-trip, a host call round-trip (`kv_set` + `kv_get`, `python`
+//! only: `python3.12` has no host-call door), and importing a few heavier
+//! stdlib modules, to compare with `pass` (`python` has them in its snapshot,
+//! see `guest/python/src/goru_preload.py`; `python3.12` loads them per run).
+//!
+//! python3.12 runs take tens of milliseconds, so its functions (and any
+//! `python` case slower than a few ms) use fewer, flat samples, to keep the
+//! whole bench to a couple of minutes on a small machine.
+
+// A benchmark has no caller to report errors to: a failed setup or a broken
+// case should stop the run loudly, which is what unwrap/expect do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use goru::host::{HostCalls, HostError, HostErrorKind, Registry};
+use goru::sandbox::{RunRequest, Sandbox, SandboxConfig, Status};
+use serde_json::Value;
+use tokio::runtime::Runtime;
+
+const PYTHON: &str = "python";
+const PYTHON312: &str = "python3.12";
+
+const PASS: &str = "pass";
+const COMPUTE: &str = "print(sum(x**2 for x in range(10)))";
+/// Builds a ~100 KB document in the guest and round-trips it; prints the
+/// encoded size so the setup check can confirm it.
+const JSON_ROUND_TRIP: &str = r#"import json
+doc = [
+    {"id": i, "name": f"item-{i:05d}", "tags": ["alpha", "beta", "gamma"],
+     "price": i * 1.25, "active": i % 2 == 0, "owner": {"id": i % 97, "name": "someone"}}
+    for i in range(700)
+]
+s = json.dumps(doc)
+assert json.loads(s) == doc
+print(len(s))
+"#;
+const HOST_CALL: &str = r#"_goru_call("kv_set", {"key": "a", "value": "b"})
+print(_goru_call("kv_get", {"key": "a"}))
+"#;
+const IMPORTS: &str = "import asyncio, csv, decimal, sqlite3";
+
+/// A tiny in-memory key-value store exposed as `kv_set` / `kv_get`.
+fn kv_registry() -> Registry {
+    let store: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+    let mut reg = Registry::new();
+    let s = store.clone();
+    reg.register("kv_set", move |args: Value| {
+        let s = s.clone();
+        async move {
+            let key = key_of(&args)?;
+            let value = args.get("value").cloned().unwrap_or(Value::Null);
+            s.lock().unwrap().insert(key, value);
+            Ok(Value::Null)
+        }
+    });
+    let s = store;
+    reg.register("kv_get", move |args: Value| {
+        let s = s.clone();
+        async move {
+            let key = key_of(&args)?;
+            Ok(s.lock().unwrap().get(&key).cloned().unwrap_or(Value::Null))
+        }
+    });
+    reg
+}
+
+fn key_of(args: &Value) -> Result<String, HostError> {
+    args.get("key")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| HostError::new(HostErrorKind::Type, "key must be a string"))
+}
+
+struct Bench {
+    rt: Runtime,
+    sandbox: Sandbox,
+}
+
+impl Bench {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = rt.block_on(async {
+            let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
+            sandbox
+                .precompile(&[PYTHON, PYTHON312])
+                .await
+                .expect("precompile runtimes");
+            sandbox
+        });
+        Self { rt, sandbox }
+    }
+
+    fn request(code: &str, language: &str, host: &HostCalls) -> RunRequest {
+        RunRequest {
+            code: code.to_owned(),
+            language: Some(language.to_owned()),
+            host: host.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Runs the case once and checks it, so a broken case is never timed.
+    /// Returns the run's stdout and how long the whole call took.
+    fn check(
+        &self,
+        workload: &str,
+        code: &str,
+        language: &str,
+        host: &HostCalls,
+    ) -> (String, Duration) {
+        let started = Instant::now();
+        let result = self
+            .rt
+            .block_on(self.sandbox.run(Self::request(code, language, host)))
+            .expect("run");
+        let elapsed = started.elapsed();
+        assert_eq!(
+            result.status,
+            Status::Ok,
+            "{workload}/{language}: {:?}\nstderr: {}",
+            result.reason(),
+            result.stderr
+        );
+        (result.stdout, elapsed)
+    }
+
+    /// One criterion group per workload, one function per runtime, each
+    /// checked (status `ok`, then `validate` on its stdout) before it is timed.
+    fn group(
+        &self,
+        c: &mut Criterion,
+        workload: &str,
+        code: &str,
+        languages: &[&str],
+        host: &HostCalls,
+        validate: impl Fn(&str),
+    ) {
+        let mut group = c.benchmark_group(workload);
+        for &language in languages {
+            let (stdout, elapsed) = self.check(workload, code, language, host);
+            validate(&stdout);
+            if language == PYTHON312 {
+                group
+                    .sampling_mode(SamplingMode::Flat)
+                    .sample_size(10)
+                    .warm_up_time(Duration::from_secs(1))
+                    .measurement_time(Duration::from_secs(3));
+            } else {
+                // Linear sampling of 30 samples needs 465 iterations: fine for
+                // runs of a few ms, too long beyond that, so go flat there.
+                let mode = if elapsed > Duration::from_millis(5) {
+                    SamplingMode::Flat
+                } else {
+                    SamplingMode::Linear
+                };
+                group
+                    .sampling_mode(mode)
+                    .sample_size(30)
+                    .warm_up_time(Duration::from_secs(1))
+                    .measurement_time(Duration::from_secs(4));
+            }
+            let request = Self::request(code, language, host);
+            group.bench_function(language, |b| {
+                b.to_async(&self.rt).iter(|| async {
+                    let result = self.sandbox.run(request.clone()).await.unwrap();
+                    std::hint::black_box(result)
+                });
+            });
+        }
+        group.finish();
+    }
+}
+
+fn engine(c: &mut Criterion) {
+    let bench = Bench::new();
+    let none = HostCalls::none();
+    let kv = kv_registry().grant(["kv_set", "kv_get"]);
+    let both = [PYTHON, PYTHON312];
+
+    bench.group(c, "pass", PASS, &both, &none, |_| {});
+    bench.group(c, "compute", COMPUTE, &both, &none, |out| {
+        assert_eq!(out.trim(), "285")
+    });
+    bench.group(c, "json_100kb", JSON_ROUND_TRIP, &both, &none, |out| {
+        let size: usize = out.trim().parse().unwrap();
+        assert!(
+            (90_000..=110_000).contains(&size),
+            "json document is {size} bytes, want ~100 KB"
+        );
+    });
+    bench.group(c, "host_call_kv", HOST_CALL, &[PYTHON], &kv, |out| {
+        assert_eq!(out.trim(), "b")
+    });
+    bench.group(
+        c,
+        "import_asyncio_csv_decimal_sqlite3",
+        IMPORTS,
+        &both,
+        &none,
+        |_| {},
+    );
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);

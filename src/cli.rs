@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::sandbox::{LANGUAGES, LimitRequest, RunRequest, RunResult, Sandbox, SandboxConfig, Status};
+use crate::sandbox::{
+    LANGUAGES, LimitRequest, RunRequest, RunResult, Sandbox, SandboxConfig, Status,
+};
 
 /// Run Python in a WebAssembly sandbox.
 ///
@@ -95,7 +97,9 @@ fn read_inputs(args: &Args, stdin_is_tty: bool) -> Result<(String, Vec<u8>), Str
             .map_err(|e| format!("cannot read script {}: {e}", path.display()))?,
         _ => {
             if stdin_is_tty {
-                return Err("no program given: use -c CODE, a script file, or pipe code on stdin".into());
+                return Err(
+                    "no program given: use -c CODE, a script file, or pipe code on stdin".into(),
+                );
             }
             let mut code = String::new();
             std::io::stdin()
@@ -113,7 +117,8 @@ fn read_inputs(args: &Args, stdin_is_tty: bool) -> Result<(String, Vec<u8>), Str
                 .map_err(|e| format!("cannot read stdin: {e}"))?;
             buf
         }
-        Some(path) => std::fs::read(path).map_err(|e| format!("cannot read --stdin file {}: {e}", path.display()))?,
+        Some(path) => std::fs::read(path)
+            .map_err(|e| format!("cannot read --stdin file {}: {e}", path.display()))?,
     };
     Ok((code, stdin))
 }
@@ -194,7 +199,8 @@ fn exit_code(result: &RunResult) -> u8 {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?} ({e}); examples: 500ms, 5s, 1m"))?;
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("invalid duration {text:?} ({e}); examples: 500ms, 5s, 1m"))?;
     if d.is_zero() {
         return Err("a duration of zero is not allowed".into());
     }
@@ -205,7 +211,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn parse_size(text: &str) -> Result<u64, String> {
     let invalid = || format!("invalid size {text:?}; examples: 64MB, 512KB, 1GB, 1048576");
     let trimmed = text.trim();
-    let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
     let (digits, unit) = trimmed.split_at(split);
     let n: u64 = digits.parse().map_err(|_| invalid())?;
     let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {

@@ -70,7 +70,9 @@ pub struct Registry {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: BTreeSet<_> = self.functions.keys().collect();
-        f.debug_struct("Registry").field("functions", &names).finish()
+        f.debug_struct("Registry")
+            .field("functions", &names)
+            .finish()
     }
 }
 
@@ -134,7 +136,9 @@ impl HostCalls {
     /// Decodes, checks the grant, calls, encodes. Errors are already in the
     /// guest's wire form.
     pub async fn dispatch(&self, name: &str, args_json: &str) -> Result<String, String> {
-        self.call(name, args_json).await.map_err(|e| e.to_guest_json())
+        self.call(name, args_json)
+            .await
+            .map_err(|e| e.to_guest_json())
     }
 
     async fn call(&self, name: &str, args_json: &str) -> Result<String, HostError> {
@@ -149,11 +153,18 @@ impl HostCalls {
         if args_json.len() > MAX_ARGS_BYTES {
             return Err(HostError::new(
                 HostErrorKind::Value,
-                format!("arguments to {name:?} are {} bytes, above the limit of {MAX_ARGS_BYTES}", args_json.len()),
+                format!(
+                    "arguments to {name:?} are {} bytes, above the limit of {MAX_ARGS_BYTES}",
+                    args_json.len()
+                ),
             ));
         }
-        let args: Value = serde_json::from_str(args_json)
-            .map_err(|e| HostError::new(HostErrorKind::Value, format!("arguments to {name:?} are not JSON: {e}")))?;
+        let args: Value = serde_json::from_str(args_json).map_err(|e| {
+            HostError::new(
+                HostErrorKind::Value,
+                format!("arguments to {name:?} are not JSON: {e}"),
+            )
+        })?;
         let value = f(args).await?;
         Ok(value.to_string())
     }
@@ -166,31 +177,51 @@ mod tests {
     fn registry() -> Registry {
         let mut r = Registry::new();
         r.register("echo", |args| async move { Ok(args) });
-        r.register("fail", |_| async { Err(HostError::new(HostErrorKind::Value, "bad id")) });
+        r.register("fail", |_| async {
+            Err(HostError::new(HostErrorKind::Value, "bad id"))
+        });
         r
     }
 
     #[tokio::test]
     async fn a_granted_function_is_called_with_its_arguments() {
         let calls = registry().grant(["echo"]);
-        assert_eq!(calls.dispatch("echo", r#"{"id":"1"}"#).await.unwrap(), r#"{"id":"1"}"#);
+        assert_eq!(
+            calls.dispatch("echo", r#"{"id":"1"}"#).await.unwrap(),
+            r#"{"id":"1"}"#
+        );
     }
 
     #[tokio::test]
     async fn an_ungranted_function_is_refused_by_name() {
-        let err = registry().grant(["fail"]).dispatch("echo", "{}").await.unwrap_err();
-        assert!(err.contains("PermissionError") && err.contains("echo") && err.contains("not granted"), "{err}");
+        let err = registry()
+            .grant(["fail"])
+            .dispatch("echo", "{}")
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("PermissionError") && err.contains("echo") && err.contains("not granted"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_function_is_refused_by_name() {
-        let err = registry().grant(["nope"]).dispatch("nope", "{}").await.unwrap_err();
+        let err = registry()
+            .grant(["nope"])
+            .dispatch("nope", "{}")
+            .await
+            .unwrap_err();
         assert!(err.contains("no host function named \\\"nope\\\""), "{err}");
     }
 
     #[tokio::test]
     async fn a_function_error_reaches_the_guest_with_its_own_message() {
-        let err = registry().grant(["fail"]).dispatch("fail", "{}").await.unwrap_err();
+        let err = registry()
+            .grant(["fail"])
+            .dispatch("fail", "{}")
+            .await
+            .unwrap_err();
         assert_eq!(err, r#"{"message":"bad id","type":"ValueError"}"#);
     }
 }

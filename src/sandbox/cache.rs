@@ -82,20 +82,31 @@ impl DiskCache {
             }
         })?;
         let Some(dir) = &self.dir else {
-            return Ok((load(&precompile(engine, kind, &guest)?)?, CacheOutcome::Disabled));
+            return Ok((
+                load(&precompile(engine, kind, &guest)?)?,
+                CacheOutcome::Disabled,
+            ));
         };
         let entry = dir.join(format!("{}.cwasm", Self::key(engine, kind, &guest)));
         let had_entry = entry.exists();
         if had_entry {
             match read_verified(&entry).map(|bytes| load(&bytes)) {
                 Some(Ok(loaded)) => return Ok((loaded, CacheOutcome::Hit)),
-                Some(Err(e)) => tracing::warn!(path = %entry.display(), error = %e, "wasmtime refused a cached guest; rebuilding"),
-                None => tracing::warn!(path = %entry.display(), "compiled-guest cache entry failed its checksum; rebuilding"),
+                Some(Err(e)) => {
+                    tracing::warn!(path = %entry.display(), error = %e, "wasmtime refused a cached guest; rebuilding")
+                }
+                None => {
+                    tracing::warn!(path = %entry.display(), "compiled-guest cache entry failed its checksum; rebuilding")
+                }
             }
         }
         let bytes = precompile(engine, kind, &guest)?;
         write_verified(dir, &entry, &bytes)?;
-        let outcome = if had_entry { CacheOutcome::Rebuilt } else { CacheOutcome::Miss };
+        let outcome = if had_entry {
+            CacheOutcome::Rebuilt
+        } else {
+            CacheOutcome::Miss
+        };
         Ok((load(&bytes)?, outcome))
     }
 }

@@ -192,7 +192,10 @@ mod tests {
             })
             .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("timeout_ms") && text.contains("60000"), "{text}");
+        assert!(
+            text.contains("timeout_ms") && text.contains("60000"),
+            "{text}"
+        );
     }
 
     #[test]

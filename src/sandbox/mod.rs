@@ -31,6 +31,12 @@ use python312::Python312;
 /// The languages this build knows, default first.
 pub const LANGUAGES: [&str; 2] = [Python::LANGUAGE, Python312::LANGUAGE];
 
+/// Each language with the runtime version behind it.
+pub const RUNTIMES: [(&str, &str); 2] = [
+    (Python::LANGUAGE, Python::VERSION),
+    (Python312::LANGUAGE, Python312::VERSION),
+];
+
 /// Where things live and how big things may get.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -127,7 +133,10 @@ impl Sandbox {
 
     /// Loads (compiling or reading the disk cache) the named runtimes now, so
     /// the first run does not pay for it (the original's `WithPrecompile`).
-    pub async fn precompile(&self, languages: &[&str]) -> Result<Vec<(String, CacheOutcome)>, SandboxError> {
+    pub async fn precompile(
+        &self,
+        languages: &[&str],
+    ) -> Result<Vec<(String, CacheOutcome)>, SandboxError> {
         let mut report = Vec::new();
         for lang in languages {
             let outcome = match *lang {
@@ -176,9 +185,11 @@ impl Sandbox {
                 let dir = self.0.config.runtime_dir.clone();
                 let stdlib = dir.join("python-lib");
                 let (runtime, how) = self
-                    .load(ArtifactKind::Component, dir.join("python.wasm"), move |engine, bytes| {
-                        Python::load(engine, bytes, stdlib.clone())
-                    })
+                    .load(
+                        ArtifactKind::Component,
+                        dir.join("python.wasm"),
+                        move |engine, bytes| Python::load(engine, bytes, stdlib.clone()),
+                    )
                     .await?;
                 outcome = how;
                 Ok::<_, SandboxError>(runtime)
@@ -194,7 +205,9 @@ impl Sandbox {
             .python312
             .get_or_try_init(|| async {
                 let path = self.0.config.runtime_dir.join("python3.12.wasm");
-                let (runtime, how) = self.load(ArtifactKind::Module, path, Python312::load).await?;
+                let (runtime, how) = self
+                    .load(ArtifactKind::Module, path, Python312::load)
+                    .await?;
                 outcome = how;
                 Ok::<_, SandboxError>(runtime)
             })
@@ -203,16 +216,23 @@ impl Sandbox {
     }
 
     /// Compiling takes seconds of CPU: keep it off the async workers.
-    async fn load<T, F>(&self, kind: ArtifactKind, path: PathBuf, load: F) -> Result<(T, CacheOutcome), SandboxError>
+    async fn load<T, F>(
+        &self,
+        kind: ArtifactKind,
+        path: PathBuf,
+        load: F,
+    ) -> Result<(T, CacheOutcome), SandboxError>
     where
         T: Send + 'static,
         F: Fn(&Engine, &[u8]) -> Result<T, SandboxError> + Send + 'static,
     {
         let engine = self.0.engine.clone();
         let cache = self.0.cache.clone();
-        tokio::task::spawn_blocking(move || cache.load(&engine, kind, &path, |bytes| load(&engine, bytes)))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        tokio::task::spawn_blocking(move || {
+            cache.load(&engine, kind, &path, |bytes| load(&engine, bytes))
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
 }
 

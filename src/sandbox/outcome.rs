@@ -72,7 +72,9 @@ impl RunResult {
         match self.status {
             Status::Ok => None,
             Status::Error => Some(match &self.error {
-                Some(e) if e.type_name == "SystemExit" => format!("exited with code {}", self.exit_code),
+                Some(e) if e.type_name == "SystemExit" => {
+                    format!("exited with code {}", self.exit_code)
+                }
                 Some(e) => format!("{}: {}", e.type_name, e.message),
                 None => format!("exited with code {}", self.exit_code),
             }),

@@ -85,8 +85,11 @@ impl Python {
             .map_err(SandboxError::wasmtime("linking the host door"))?;
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(SandboxError::wasmtime("pre-instantiating the python component"))?;
-        let pre = bindings::SandboxPre::new(pre).map_err(SandboxError::wasmtime("binding the python exports"))?;
+            .map_err(SandboxError::wasmtime(
+                "pre-instantiating the python component",
+            ))?;
+        let pre = bindings::SandboxPre::new(pre)
+            .map_err(SandboxError::wasmtime("binding the python exports"))?;
         Ok(Self { pre, stdlib })
     }
 

@@ -89,7 +89,10 @@ impl Python312 {
         .await;
         let stderr_tail = store.data().run.stderr.tail();
         let end = match end {
-            GuestEnd::Returned { exit_code, error: None } if exit_code != 0 => GuestEnd::Returned {
+            GuestEnd::Returned {
+                exit_code,
+                error: None,
+            } if exit_code != 0 => GuestEnd::Returned {
                 exit_code,
                 error: Some(error_from_traceback(&stderr_tail, exit_code)),
             },

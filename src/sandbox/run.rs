@@ -64,7 +64,10 @@ pub fn arm<T: HasRunContext>(store: &mut Store<T>, deadline: Instant) -> wasmtim
 /// How the guest call ended, before classification.
 pub enum GuestEnd {
     /// The guest returned (possibly after an uncaught exception it reported).
-    Returned { exit_code: i32, error: Option<GuestError> },
+    Returned {
+        exit_code: i32,
+        error: Option<GuestError>,
+    },
     /// The guest trapped or a host function failed fatally.
     Trapped(wasmtime::Error),
     /// The wall-clock deadline passed while the guest was blocked in a host call.
@@ -130,7 +133,11 @@ pub fn classify<T: HasRunContext>(
     }
 }
 
-fn classify_trap(err: &wasmtime::Error, memory_hit: bool, deadline: Instant) -> (Status, i32, Option<GuestError>) {
+fn classify_trap(
+    err: &wasmtime::Error,
+    memory_hit: bool,
+    deadline: Instant,
+) -> (Status, i32, Option<GuestError>) {
     if err.downcast_ref::<DeadlineReached>().is_some() || Instant::now() >= deadline {
         return (Status::Timeout, 124, None);
     }

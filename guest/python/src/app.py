@@ -12,6 +12,7 @@ import builtins
 import sys
 import types
 
+import goru  # noqa: F401 - in the snapshot so `import goru` works at run time
 import goru_build
 import goru_prelude
 import goru_asyncio

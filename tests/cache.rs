@@ -1,0 +1,104 @@
+//! The compiled-guest disk cache: cold, warm, corrupted, stale.
+
+use std::path::Path;
+
+use goru::sandbox::{CacheOutcome, RunRequest, Sandbox, SandboxConfig, Status};
+
+fn sandbox(cache: &Path) -> Sandbox {
+    Sandbox::new(SandboxConfig {
+        cache_dir: Some(cache.to_owned()),
+        ..SandboxConfig::default()
+    })
+    .unwrap()
+}
+
+fn only_entry(cache: &Path) -> std::path::PathBuf {
+    let entries: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries.into_iter().next().unwrap()
+}
+
+async fn precompile(cache: &Path) -> CacheOutcome {
+    sandbox(cache).precompile(&["python3.12"]).await.unwrap()[0].1
+}
+
+async fn runs(cache: &Path) {
+    let r = sandbox(cache)
+        .run(RunRequest {
+            code: "print(6 * 7)".into(),
+            language: Some("python3.12".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.stdout.as_str()), (Status::Ok, "42\n"));
+}
+
+#[tokio::test]
+async fn the_cache_is_filled_cold_reused_warm_and_rebuilt_when_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path();
+
+    assert_eq!(precompile(cache).await, CacheOutcome::Miss, "cold");
+    let entry = only_entry(cache);
+    let pristine = std::fs::read(&entry).unwrap();
+    assert_eq!(precompile(cache).await, CacheOutcome::Hit, "warm");
+    runs(cache).await;
+
+    // A flipped byte deep in the machine code.
+    let mut corrupt = pristine.clone();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0x40;
+    std::fs::write(&entry, &corrupt).unwrap();
+    assert_eq!(precompile(cache).await, CacheOutcome::Rebuilt, "corrupted");
+    assert_eq!(
+        std::fs::read(&entry).unwrap(),
+        pristine,
+        "rebuilt to the same bytes"
+    );
+    runs(cache).await;
+
+    // A truncated entry.
+    std::fs::write(&entry, &pristine[..1000]).unwrap();
+    assert_eq!(precompile(cache).await, CacheOutcome::Rebuilt, "truncated");
+
+    // Stale: a well-formed checksum over bytes wasmtime will not accept.
+    let junk = b"not a compiled module".to_vec();
+    let mut stale = blake3::hash(&junk).as_bytes().to_vec();
+    stale.extend_from_slice(&junk);
+    std::fs::write(&entry, stale).unwrap();
+    assert_eq!(precompile(cache).await, CacheOutcome::Rebuilt, "stale");
+    assert_eq!(precompile(cache).await, CacheOutcome::Hit);
+}
+
+#[tokio::test]
+async fn without_a_cache_dir_nothing_is_written() {
+    let s = Sandbox::new(SandboxConfig {
+        cache_dir: None,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        s.precompile(&["python3.12"]).await.unwrap()[0].1,
+        CacheOutcome::Disabled
+    );
+}
+
+#[tokio::test]
+async fn a_missing_runtime_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Sandbox::new(SandboxConfig {
+        runtime_dir: dir.path().to_owned(),
+        cache_dir: None,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let err = s.precompile(&["python"]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("python.wasm") && err.to_string().contains("make build"),
+        "{err}"
+    );
+}

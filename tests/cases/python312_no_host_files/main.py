@@ -1,0 +1,5 @@
+try:
+    open("/etc/passwd").read()
+    print("LEAK")
+except OSError:
+    print("refused")

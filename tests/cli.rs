@@ -1,0 +1,172 @@
+//! The command line, as a user runs it.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+fn goru() -> Command {
+    let mut cmd = Command::cargo_bin("goru").unwrap();
+    cmd.env(
+        "GORU_CACHE_DIR",
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("goru-cache"),
+    );
+    cmd
+}
+
+const SUM: &str = "print(sum(x**2 for x in range(10)))";
+
+#[test]
+fn dash_c_runs_the_code() {
+    goru().args(["-c", SUM]).assert().success().stdout("285\n");
+}
+
+#[test]
+fn a_script_file_runs() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "{SUM}").unwrap();
+    goru().arg(file.path()).assert().success().stdout("285\n");
+}
+
+#[test]
+fn code_piped_on_stdin_runs() {
+    goru().write_stdin(SUM).assert().success().stdout("285\n");
+}
+
+#[test]
+fn python312_runs_the_same_code() {
+    goru()
+        .args(["--lang", "python3.12", "-c", SUM])
+        .assert()
+        .success()
+        .stdout("285\n");
+}
+
+#[test]
+fn an_exception_exits_1_with_the_traceback_and_a_reason_line() {
+    goru()
+        .args(["-c", "raise KeyError('k')"])
+        .assert()
+        .code(1)
+        .stderr(contains("Traceback").and(contains("goru: error: KeyError: 'k'")));
+}
+
+#[test]
+fn sys_exit_code_becomes_the_exit_code() {
+    goru()
+        .args(["-c", "import sys; sys.exit(5)"])
+        .assert()
+        .code(5);
+}
+
+#[test]
+fn a_busy_loop_under_a_timeout_exits_124() {
+    goru()
+        .args(["--timeout", "1s", "-c", "while True: pass"])
+        .assert()
+        .code(124)
+        .stderr(contains("goru: timeout"));
+}
+
+#[test]
+fn a_big_allocation_under_a_memory_limit_exits_with_memory_limit() {
+    goru()
+        .args(["--memory", "64MB", "-c", "x = bytearray(512 * 1024 * 1024)"])
+        .assert()
+        .failure()
+        .stderr(contains("goru: memory_limit"));
+}
+
+#[test]
+fn fuel_exhaustion_is_reported() {
+    goru()
+        .args(["--fuel", "1000000", "-c", "while True: pass"])
+        .assert()
+        .failure()
+        .stderr(contains("goru: fuel_exhausted"));
+}
+
+#[test]
+fn huge_output_is_truncated_and_says_so() {
+    let out = goru().args(["-c", "print('x' * 10**8)"]).assert().success();
+    let output = out.get_output();
+    assert_eq!(output.stdout.len(), 1 << 20);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("truncated"));
+}
+
+#[test]
+fn stdin_file_becomes_the_guests_stdin() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    write!(file, "abc").unwrap();
+    goru()
+        .args(["-c", "import sys; print(sys.stdin.read()[::-1])", "--stdin"])
+        .arg(file.path())
+        .assert()
+        .success()
+        .stdout("cba\n");
+}
+
+#[test]
+fn json_prints_the_whole_result() {
+    let out = goru().args(["--json", "-c", "print(1)"]).assert().success();
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["stdout"], "1\n");
+    assert!(v["duration_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn an_unknown_flag_exits_2() {
+    goru()
+        .args(["--frobnicate", "-c", "pass"])
+        .assert()
+        .code(2)
+        .stderr(contains("--frobnicate"));
+}
+
+#[test]
+fn an_unreadable_script_exits_2_naming_it() {
+    goru()
+        .arg("/nonexistent/script.py")
+        .assert()
+        .code(2)
+        .stderr(contains("/nonexistent/script.py"));
+}
+
+#[test]
+fn an_invalid_size_exits_2() {
+    goru()
+        .args(["--memory", "lots", "-c", "pass"])
+        .assert()
+        .code(2)
+        .stderr(contains("invalid size"));
+}
+
+#[test]
+fn an_invalid_duration_exits_2() {
+    goru()
+        .args(["--timeout", "soon", "-c", "pass"])
+        .assert()
+        .code(2)
+        .stderr(contains("invalid duration"));
+}
+
+#[test]
+fn a_limit_above_the_ceiling_exits_2_naming_it() {
+    goru()
+        .args(["--timeout", "2h", "-c", "pass"])
+        .assert()
+        .code(2)
+        .stderr(contains("timeout_ms"));
+}
+
+#[test]
+fn an_unknown_language_exits_2_listing_the_known_ones() {
+    goru()
+        .args(["--lang", "ruby", "-c", "pass"])
+        .assert()
+        .code(2)
+        .stderr(contains("python3.12"));
+}

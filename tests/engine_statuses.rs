@@ -1,0 +1,254 @@
+//! Every status a run can end in, for both runtimes, through the real engine.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{request, run, run_req, timeout};
+use goru::sandbox::{LimitRequest, Status};
+
+#[tokio::test]
+async fn a_finished_run_is_ok_with_its_stdout() {
+    let r = run("print(sum(x**2 for x in range(10)))").await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "285\n");
+    assert_eq!(r.exit_code, 0);
+    assert!(r.error.is_none());
+    assert!(r.peak_memory_bytes > 0);
+    assert!(r.fuel_used.unwrap() > 0);
+}
+
+#[tokio::test]
+async fn python312_prints_the_same() {
+    let r = run_req(request("python3.12", "print(sum(x**2 for x in range(10)))")).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "285\n");
+}
+
+#[tokio::test]
+async fn an_uncaught_exception_is_an_error_with_type_message_and_traceback() {
+    for lang in ["python", "python3.12"] {
+        let r = run_req(request(
+            lang,
+            "def f():\n    raise ValueError('boom')\nf()\n",
+        ))
+        .await;
+        assert_eq!(r.status, Status::Error, "{lang}: {r:?}");
+        assert_eq!(r.exit_code, 1);
+        let e = r.error.expect("error reported");
+        assert_eq!(e.type_name, "ValueError", "{lang}");
+        assert_eq!(e.message, "boom", "{lang}");
+        assert!(
+            e.traceback.contains("line 2, in f"),
+            "{lang}: {}",
+            e.traceback
+        );
+        assert!(
+            r.stderr.contains("ValueError: boom"),
+            "{lang}: the traceback is on stderr too"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_traceback_does_not_show_the_sandbox_frames() {
+    let e = run("1/0").await.error.unwrap();
+    assert_eq!(e.type_name, "ZeroDivisionError");
+    assert!(!e.traceback.contains("app.py"), "{}", e.traceback);
+}
+
+#[tokio::test]
+async fn a_syntax_error_is_reported_as_data() {
+    let r = run("def (:").await;
+    assert_eq!(r.status, Status::Error);
+    assert_eq!(r.error.unwrap().type_name, "SyntaxError");
+}
+
+#[tokio::test]
+async fn system_exit_zero_is_ok_and_non_zero_is_an_error_with_its_code() {
+    assert_eq!(run("import sys; sys.exit(0)").await.status, Status::Ok);
+    assert_eq!(run("raise SystemExit").await.status, Status::Ok);
+    let r = run("import sys; sys.exit(3)").await;
+    assert_eq!((r.status, r.exit_code), (Status::Error, 3));
+    assert_eq!(r.error.unwrap().type_name, "SystemExit");
+    let r = run("import sys; sys.exit('bye')").await;
+    assert_eq!((r.status, r.exit_code), (Status::Error, 1));
+    assert_eq!(r.stderr, "bye\n");
+    let r = run_req(request("python3.12", "import sys; sys.exit(4)")).await;
+    assert_eq!((r.status, r.exit_code), (Status::Error, 4));
+}
+
+#[tokio::test]
+async fn a_busy_loop_times_out_in_about_the_timeout() {
+    for lang in ["python", "python3.12"] {
+        let mut req = request(lang, "while True: pass");
+        req.limits = timeout(1000);
+        let r = run_req(req).await;
+        assert_eq!(r.status, Status::Timeout, "{lang}: {r:?}");
+        assert!(
+            r.duration >= Duration::from_millis(1000),
+            "{lang}: {:?}",
+            r.duration
+        );
+        assert!(
+            r.duration < Duration::from_millis(2000),
+            "{lang}: {:?}",
+            r.duration
+        );
+        assert_ne!(r.exit_code, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_sleep_times_out_at_the_deadline_not_after_it() {
+    let mut req = request("python", "import time; time.sleep(30)");
+    req.limits = timeout(300);
+    let r = run_req(req).await;
+    assert_eq!(r.status, Status::Timeout);
+    assert!(r.duration < Duration::from_secs(2), "{:?}", r.duration);
+}
+
+#[tokio::test]
+async fn concurrent_runs_keep_their_own_deadlines() {
+    // One engine, one ticker: a short deadline must not end a longer run.
+    let mut short = request("python", "while True: pass");
+    short.limits = timeout(200);
+    let mut long = request(
+        "python",
+        "import time\nt=time.monotonic()\nwhile time.monotonic()-t < 0.6: pass\nprint('done')",
+    );
+    long.limits = timeout(5000);
+    let (s, l) = tokio::join!(run_req(short), run_req(long));
+    assert_eq!(s.status, Status::Timeout);
+    assert_eq!(l.status, Status::Ok, "{l:?}");
+    assert_eq!(l.stdout, "done\n");
+}
+
+#[tokio::test]
+async fn a_large_allocation_under_a_small_limit_is_memory_limit() {
+    for lang in ["python", "python3.12"] {
+        let mut req = request(lang, "x = bytearray(512 * 1024 * 1024)");
+        req.limits = LimitRequest {
+            memory_bytes: Some(64 << 20),
+            ..LimitRequest::default()
+        };
+        let r = run_req(req).await;
+        assert_eq!(r.status, Status::MemoryLimit, "{lang}: {r:?}");
+        assert!(r.peak_memory_bytes <= 64 << 20, "{lang}");
+    }
+}
+
+#[tokio::test]
+async fn memory_under_the_limit_is_usable() {
+    let mut req = request("python", "x = bytearray(100 * 1024 * 1024); print(len(x))");
+    req.limits = LimitRequest {
+        memory_bytes: Some(256 << 20),
+        ..LimitRequest::default()
+    };
+    let r = run_req(req).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert!(r.peak_memory_bytes > 100 << 20);
+}
+
+#[tokio::test]
+async fn an_exhausted_fuel_budget_is_fuel_exhausted() {
+    let mut req = request("python", "while True: pass");
+    req.limits = LimitRequest {
+        fuel: Some(5_000_000),
+        ..LimitRequest::default()
+    };
+    let r = run_req(req).await;
+    assert_eq!(r.status, Status::FuelExhausted, "{r:?}");
+    assert!(r.fuel_used.unwrap() >= 5_000_000);
+}
+
+#[tokio::test]
+async fn fuel_used_is_reported_and_grows_with_work() {
+    let small = run("pass").await.fuel_used.unwrap();
+    let big = run("sum(range(200000))").await.fuel_used.unwrap();
+    assert!(big > small, "{small} vs {big}");
+}
+
+#[tokio::test]
+async fn output_past_the_cap_is_cut_and_flagged_without_killing_the_run() {
+    let r = run("print('x' * 10**8)\nprint('after')").await;
+    assert_eq!(r.status, Status::Ok, "{:?}", r.status);
+    assert!(r.truncated.stdout);
+    assert!(!r.truncated.stderr);
+    assert_eq!(r.stdout.len(), 1 << 20, "the default cap is 1 MiB");
+    let mut req = request("python", "import sys; sys.stderr.write('e' * 5000)");
+    req.limits = LimitRequest {
+        max_output_bytes: Some(100),
+        ..LimitRequest::default()
+    };
+    let r = run_req(req).await;
+    assert_eq!((r.stderr.len(), r.truncated.stderr), (100, true));
+}
+
+#[tokio::test]
+async fn deep_recursion_is_a_recursion_error_not_a_host_crash() {
+    let r = run("def f(n): return f(n + 1)\nf(0)").await;
+    assert_eq!(r.status, Status::Error);
+    assert_eq!(r.error.unwrap().type_name, "RecursionError");
+}
+
+#[tokio::test]
+async fn unbounded_recursion_with_the_limit_lifted_ends_in_a_status_not_a_panic() {
+    let r = run("import sys\nsys.setrecursionlimit(10**8)\ndef f(n): return f(n + 1)\nf(0)").await;
+    assert!(
+        matches!(
+            r.status,
+            Status::Crashed | Status::MemoryLimit | Status::Error
+        ),
+        "{r:?}"
+    );
+    // The engine is still healthy afterwards.
+    assert_eq!(run("print(1)").await.stdout, "1\n");
+}
+
+#[tokio::test]
+async fn a_trap_is_crashed() {
+    // ctypes is absent; the faulthandler's own crash trigger aborts the guest.
+    let r = run("import faulthandler; faulthandler._sigabrt()").await;
+    assert_eq!(r.status, Status::Crashed, "{r:?}");
+    assert_eq!(r.error.unwrap().type_name, "Trap");
+}
+
+#[tokio::test]
+async fn stdin_content_reaches_the_guest() {
+    for lang in ["python", "python3.12"] {
+        let mut req = request(lang, "import sys; print(sys.stdin.read().upper())");
+        req.stdin = b"hello".to_vec();
+        let r = run_req(req).await;
+        assert_eq!(r.stdout, "HELLO\n", "{lang}: {r:?}");
+    }
+}
+
+#[tokio::test]
+async fn stdin_above_the_limit_is_refused_before_running() {
+    let mut req = request("python", "pass");
+    req.stdin = vec![b'a'; (1 << 20) + 1];
+    let err = common::sandbox().run(req).await.unwrap_err();
+    assert!(err.to_string().contains("stdin"), "{err}");
+}
+
+#[tokio::test]
+async fn limits_above_the_ceiling_are_refused_naming_the_field() {
+    let mut req = request("python", "pass");
+    req.limits = timeout(3_600_000);
+    let err = common::sandbox().run(req).await.unwrap_err();
+    assert!(err.to_string().contains("timeout_ms"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unknown_language_lists_the_known_ones() {
+    let err = common::sandbox()
+        .run(request("ruby", "pass"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("ruby") && text.contains("python, python3.12"),
+        "{text}"
+    );
+}
