@@ -1,5 +1,7 @@
 //! The compiled-guest disk cache: cold, warm, corrupted, stale.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::path::Path;
 
 use goru::sandbox::{CacheOutcome, RunRequest, Sandbox, SandboxConfig, Status};

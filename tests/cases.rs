@@ -2,6 +2,8 @@
 //! and must match `expect.json` (`language`, `status`, `stdout`,
 //! `stdout_contains`, `error_type`). Adding a case is adding a folder.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::path::Path;
@@ -49,10 +51,10 @@ async fn every_case_behaves_as_expected() {
                 expect.status
             ));
         }
-        if let Some(stdout) = &expect.stdout {
-            if &r.stdout != stdout {
-                problems.push(format!("stdout {:?} (expected {stdout:?})", r.stdout));
-            }
+        if let Some(stdout) = &expect.stdout
+            && &r.stdout != stdout
+        {
+            problems.push(format!("stdout {:?} (expected {stdout:?})", r.stdout));
         }
         for needle in &expect.stdout_contains {
             if !r.stdout.contains(needle) {

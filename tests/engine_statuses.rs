@@ -1,5 +1,7 @@
 //! Every status a run can end in, for both runtimes, through the real engine.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! The host-call door: registered async Rust functions, per-run grants.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::Duration;
@@ -117,4 +119,28 @@ async fn arguments_that_are_not_json_raise_in_the_guest() {
     let mut req = request("python", "_goru_call('get_user', {'x': object()})");
     req.host = registry().grant(["get_user"]);
     assert_eq!(run_req(req).await.error.unwrap().type_name, "TypeError");
+}
+
+#[tokio::test]
+async fn python312_reaches_the_same_door_over_framed_stdio() {
+    let code = "import sys\nu = _goru_call('get_user', {'id': '9'})\nprint(u['name'])\ntry:\n    _goru_call('fails')\nexcept PermissionError as e:\n    print('refused', e)\nprint(sys.stdin.read())";
+    let mut req = request("python3.12", code);
+    req.host = registry().grant(["get_user"]);
+    req.stdin = b"user stdin".to_vec();
+    let r = run_req(req).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "user-9\nrefused host function \"fails\" is not granted to this run\nuser stdin\n"
+    );
+    assert_eq!(r.stderr, "", "frames never show on stderr");
+}
+
+#[tokio::test]
+async fn python312_times_out_inside_a_host_call() {
+    let mut req = request("python3.12", "_goru_call('hangs')");
+    req.host = registry().grant(["hangs"]);
+    req.limits = common::timeout(500);
+    let r = run_req(req).await;
+    assert_eq!(r.status, Status::Timeout);
 }

@@ -2,6 +2,8 @@
 //! snapshot pre-imported. One guest run imports a long list and reports which
 //! fail and why; the only failures allowed are the expected ones below.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 mod common;
 
 use std::collections::BTreeMap;

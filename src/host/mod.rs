@@ -7,4 +7,4 @@
 
 mod registry;
 
-pub use registry::{HostCalls, HostError, HostErrorKind, HostFn, Registry};
+pub use registry::{HostCalls, HostError, HostErrorKind, HostFn, MAX_ARGS_BYTES, Registry};

@@ -86,10 +86,10 @@ impl LimitPolicy {
             });
         }
         let fuel = req.fuel.or(d.fuel);
-        if let (Some(f), Some(max)) = (fuel, c.fuel) {
-            if f == 0 || f > max {
-                return Err(LimitError::out_of_range("fuel", f, max));
-            }
+        if let (Some(f), Some(max)) = (fuel, c.fuel)
+            && (f == 0 || f > max)
+        {
+            return Err(LimitError::out_of_range("fuel", f, max));
         }
         let max_output_bytes = req.max_output_bytes.unwrap_or(d.max_output_bytes);
         if max_output_bytes > c.max_output_bytes {

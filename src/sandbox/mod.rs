@@ -11,6 +11,7 @@ mod output;
 mod python;
 mod python312;
 mod run;
+mod stdio_door;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -44,6 +44,11 @@ impl CappedOutput {
         }
     }
 
+    /// Appends guest output, keeping what fits under the cap.
+    pub fn write_bytes(&self, data: &[u8]) {
+        self.push(data);
+    }
+
     fn push(&self, data: &[u8]) {
         // A poisoned lock only means another writer panicked mid-push; the
         // bytes are still a valid prefix.

@@ -2,20 +2,24 @@
 //! exactly as the original Go project ran it (`python -c CODE`, booting CPython
 //! on every run). Slow but faithful; also the benchmarks' baseline.
 //!
-//! Gap: this module is a WASI preview-1 command with no custom imports, so
-//! the host-call door (`_goru_call`) is not available in it yet. Uncaught
-//! exceptions are recovered from the traceback CPython prints on stderr.
+//! The module is a WASI preview-1 command with no custom imports, so a small
+//! prelude (`guest/python312/prelude.py`, passed with `-c`, the user's code as
+//! its argument) gives it the same `_goru_call` door over framed stdio (see
+//! `stdio_door`) and reports uncaught exceptions as data.
 
 use std::time::Instant;
 
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::stdio_door::Door;
 use super::{GuestError, Job, RunResult};
 use crate::error::SandboxError;
+
+/// Installs `_goru_call` and runs the user's code (`sys.argv[1]`) as `__main__`.
+const PRELUDE: &str = include_str!("../../guest/python312/prelude.py");
 
 struct State {
     wasi: WasiP1Ctx,
@@ -54,12 +58,17 @@ impl Python312 {
     pub async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
         let started = Instant::now();
         let deadline = started + job.limits.timeout;
-        let run_ctx = RunContext::new(&job.limits, job.host);
+        let door = Door::new(
+            job.host.clone(),
+            job.stdin,
+            RunContext::stderr_for(&job.limits),
+        );
+        let run_ctx = RunContext::with_stderr(&job.limits, job.host, door.stderr_capture());
         let wasi = WasiCtxBuilder::new()
-            .stdin(MemoryInputPipe::new(job.stdin))
+            .stdin(door.stdin())
             .stdout(run_ctx.stdout.clone())
-            .stderr(run_ctx.stderr.clone())
-            .args(&["python", "-c", &job.code])
+            .stderr(door.stderr())
+            .args(&["python", "-c", PRELUDE, &job.code])
             .build_p1();
         let mut store = Store::new(self.pre.module().engine(), State { wasi, run: run_ctx });
         run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
@@ -87,14 +96,17 @@ impl Python312 {
             }
         })
         .await;
-        let stderr_tail = store.data().run.stderr.tail();
         let end = match end {
             GuestEnd::Returned {
                 exit_code,
                 error: None,
             } if exit_code != 0 => GuestEnd::Returned {
                 exit_code,
-                error: Some(error_from_traceback(&stderr_tail, exit_code)),
+                // The prelude's report; CPython's own traceback if the
+                // prelude could not report (e.g. it ran out of memory).
+                error: Some(door.reported_error().unwrap_or_else(|| {
+                    error_from_traceback(&store.data().run.stderr.tail(), exit_code)
+                })),
             },
             other => other,
         };

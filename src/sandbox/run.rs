@@ -28,13 +28,22 @@ pub struct RunContext {
 
 impl RunContext {
     pub fn new(limits: &Limits, host: HostCalls) -> Self {
+        Self::with_stderr(limits, host, Self::stderr_for(limits))
+    }
+
+    /// For runtimes that filter stderr before capturing it.
+    pub fn with_stderr(limits: &Limits, host: HostCalls, stderr: CappedOutput) -> Self {
         Self {
             limiter: MemoryLimiter::new(limits.memory_bytes),
             host,
             stdout: CappedOutput::new(limits.max_output_bytes),
-            stderr: CappedOutput::new(limits.max_output_bytes),
+            stderr,
             fuel_budget: limits.fuel.unwrap_or(u64::MAX),
         }
+    }
+
+    pub fn stderr_for(limits: &Limits) -> CappedOutput {
+        CappedOutput::new(limits.max_output_bytes)
     }
 }
 
