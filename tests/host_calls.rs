@@ -144,3 +144,19 @@ async fn python312_times_out_inside_a_host_call() {
     let r = run_req(req).await;
     assert_eq!(r.status, Status::Timeout);
 }
+
+#[tokio::test]
+async fn every_name_in_the_stubs_exists_in_both_runtimes() {
+    let stubs = include_str!("../guest/goru.pyi");
+    let names: Vec<&str> = stubs
+        .lines()
+        .filter_map(|l| l.strip_prefix("def ").or_else(|| l.strip_prefix("class ")))
+        .map(|l| l.split(['(', ':']).next().unwrap())
+        .collect();
+    assert!(names.contains(&"_goru_call"), "{names:?}");
+    for lang in ["python", "python3.12"] {
+        let code = format!("import builtins\nprint([n for n in {names:?} if not hasattr(builtins, n)])");
+        let r = run_req(request(lang, &code)).await;
+        assert_eq!(r.stdout, "[]\n", "{lang} lacks stubbed names: {r:?}");
+    }
+}
