@@ -55,6 +55,8 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the sandbox executor failed: {0}")]
+    Executor(String),
     #[error("wasmtime failed: {context}")]
     Wasmtime {
         context: &'static str,

@@ -129,6 +129,13 @@ impl MemoryLimiter {
         }
     }
 
+    /// Sets the limit for a run taking over a pre-instantiated sandbox; the
+    /// snapshot's initial heap already counts.
+    pub fn set_max(&mut self, max_bytes: u64) {
+        self.max_bytes = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        self.hit = false;
+    }
+
     pub fn peak_bytes(&self) -> u64 {
         self.peak as u64
     }

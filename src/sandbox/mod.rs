@@ -5,12 +5,15 @@
 
 mod cache;
 mod engine;
+mod executor;
 mod limits;
 mod outcome;
 mod output;
+mod pool;
 mod python;
 mod python312;
 mod run;
+mod stdin;
 mod stdio_door;
 
 use std::path::PathBuf;
@@ -107,10 +110,12 @@ pub struct Sandbox(Arc<Inner>);
 
 struct Inner {
     engine: Engine,
+    executor: executor::Executor,
     config: SandboxConfig,
     cache: DiskCache,
     python: OnceCell<Python>,
     python312: OnceCell<Python312>,
+    pool: std::sync::OnceLock<pool::Pool>,
 }
 
 impl Sandbox {
@@ -120,11 +125,13 @@ impl Sandbox {
         let engine = engine::build(config.engine)?;
         engine::spawn_ticker(engine.weak());
         Ok(Self(Arc::new(Inner {
+            executor: executor::Executor::new()?,
             cache: DiskCache::new(config.cache_dir.clone()),
             engine,
             config,
             python: OnceCell::new(),
             python312: OnceCell::new(),
+            pool: std::sync::OnceLock::new(),
         })))
     }
 
@@ -150,10 +157,37 @@ impl Sandbox {
         Ok(report)
     }
 
+    /// Loads `python` and keeps `size` instances of it pre-instantiated from
+    /// now on. Runs then start from a ready instance when one is waiting.
+    pub async fn start_pool(&self, size: usize) -> Result<(), SandboxError> {
+        self.python().await?;
+        self.0
+            .pool
+            .get_or_init(|| pool::Pool::start(&self.0.executor, Arc::downgrade(&self.0), size));
+        Ok(())
+    }
+
+    /// `(ready, target)` instances in the pool, when one was started.
+    pub fn pool_status(&self) -> Option<(usize, usize)> {
+        self.0.pool.get().map(|p| (p.ready_now(), p.size()))
+    }
+
     /// Runs `req` in a fresh instance. `Err` only when the run could not be
     /// attempted (bad request, missing runtime); every guest failure is an
     /// `Ok(RunResult)` with a non-`ok` status.
+    ///
+    /// The guest executes on the sandbox's own executor, never on the
+    /// caller's runtime: CPU-bound guests cannot delay the caller's I/O.
+    /// Dropping the returned future cancels the run.
     pub async fn run(&self, req: RunRequest) -> Result<RunResult, SandboxError> {
+        let this = self.clone();
+        self.0
+            .executor
+            .run(async move { this.run_here(req).await })
+            .await
+    }
+
+    async fn run_here(&self, req: RunRequest) -> Result<RunResult, SandboxError> {
         let limits = self.0.config.limits.resolve(&req.limits)?;
         let stdin_len = req.stdin.len() as u64;
         if stdin_len > limits.max_stdin_bytes {
@@ -171,7 +205,13 @@ impl Sandbox {
             host: req.host,
         };
         match req.language.as_deref().unwrap_or(Python::LANGUAGE) {
-            Python::LANGUAGE => self.python().await?.0.run(job).await,
+            Python::LANGUAGE => {
+                let python = self.python().await?.0;
+                match self.0.pool.get().and_then(pool::Pool::take) {
+                    Some(prepared) => python.run_prepared(prepared, job).await,
+                    None => python.run(job).await,
+                }
+            }
             Python312::LANGUAGE => self.python312().await?.0.run(job).await,
             other => Err(unknown_language(other)),
         }

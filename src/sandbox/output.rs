@@ -16,6 +16,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
 #[derive(Debug, Default)]
 struct Captured {
+    cap: usize,
     bytes: Vec<u8>,
     truncated: bool,
     /// The last bytes written, kept even past the cap: a traceback printed at
@@ -29,7 +30,6 @@ const TAIL_BYTES: usize = 16 * 1024;
 /// Cheap to clone; clones share the buffer.
 #[derive(Debug, Clone)]
 pub struct CappedOutput {
-    cap: usize,
     inner: Arc<Mutex<Captured>>,
 }
 
@@ -38,10 +38,22 @@ const WRITE_BUDGET: usize = 1 << 20;
 
 impl CappedOutput {
     pub fn new(cap: u64) -> Self {
-        Self {
-            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+        let out = Self {
             inner: Arc::default(),
-        }
+        };
+        out.set_cap(cap);
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Captured> {
+        // A poisoned lock only means another writer panicked mid-push; the
+        // bytes are still a valid prefix.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets the cap for a run that takes over a pre-instantiated sandbox.
+    pub fn set_cap(&self, cap: u64) {
+        self.lock().cap = usize::try_from(cap).unwrap_or(usize::MAX);
     }
 
     /// Appends guest output, keeping what fits under the cap.
@@ -50,10 +62,8 @@ impl CappedOutput {
     }
 
     fn push(&self, data: &[u8]) {
-        // A poisoned lock only means another writer panicked mid-push; the
-        // bytes are still a valid prefix.
-        let mut captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let room = self.cap.saturating_sub(captured.bytes.len());
+        let mut captured = self.lock();
+        let room = captured.cap.saturating_sub(captured.bytes.len());
         if data.len() > room {
             captured.truncated = true;
         }
@@ -69,14 +79,14 @@ impl CappedOutput {
 
     /// The last bytes written (up to 16 KiB), whatever the cap.
     pub fn tail(&self) -> String {
-        let captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let captured = self.lock();
         let start = captured.tail.len().saturating_sub(TAIL_BYTES);
         String::from_utf8_lossy(&captured.tail[start..]).into_owned()
     }
 
     /// The captured text (invalid UTF-8 replaced) and whether it was cut.
     pub fn take(&self) -> (String, bool) {
-        let mut captured = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut captured = self.lock();
         let bytes = std::mem::take(&mut captured.bytes);
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,

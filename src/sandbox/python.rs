@@ -6,16 +6,18 @@
 //! exception as data.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::limits::Limits;
 use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::stdin::RunStdin;
 use super::{Job, RunResult};
 use crate::error::SandboxError;
+use crate::host::HostCalls;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -56,6 +58,16 @@ impl host::Host for State {
     }
 }
 
+/// Instantiation runs no user code; this only bounds a broken snapshot.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A sandbox instantiated ahead of its run. Serves exactly one run.
+pub struct Prepared {
+    store: Store<State>,
+    instance: bindings::Sandbox,
+    stdin: RunStdin,
+}
+
 /// The loaded runtime: linked once, instantiated per run.
 pub struct Python {
     pre: bindings::SandboxPre<State>,
@@ -93,12 +105,14 @@ impl Python {
         Ok(Self { pre, stdlib })
     }
 
-    pub async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
-        let started = Instant::now();
-        let deadline = started + job.limits.timeout;
-        let run_ctx = RunContext::new(&job.limits, job.host);
+    /// Creates and instantiates a sandbox ahead of its run: store, WASI
+    /// context, stdlib mount, snapshot instance. No user code runs here, and
+    /// the result serves exactly one run.
+    pub async fn prepare(&self, limits: &Limits) -> Result<Prepared, SandboxError> {
+        let run_ctx = RunContext::new(limits, HostCalls::none());
+        let stdin = RunStdin::default();
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdin(MemoryInputPipe::new(job.stdin))
+        wasi.stdin(stdin.clone())
             .stdout(run_ctx.stdout.clone())
             .stderr(run_ctx.stderr.clone())
             .preopened_dir(&self.stdlib, "/python", FsPerms::ReadOnly)
@@ -109,13 +123,38 @@ impl Python {
             run: run_ctx,
         };
         let mut store = Store::new(self.pre.engine(), state);
-        run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
+        run::arm(&mut store, Instant::now() + PREPARE_TIMEOUT)
+            .map_err(SandboxError::wasmtime("arming the store"))?;
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(SandboxError::wasmtime("instantiating the python snapshot"))?;
+        Ok(Prepared {
+            store,
+            instance,
+            stdin,
+        })
+    }
+
+    /// Runs `job` in a prepared sandbox, consuming it.
+    pub async fn run_prepared(
+        &self,
+        prepared: Prepared,
+        job: Job,
+    ) -> Result<RunResult, SandboxError> {
+        let Prepared {
+            mut store,
+            instance,
+            stdin,
+        } = prepared;
+        let started = Instant::now();
+        let deadline = started + job.limits.timeout;
+        store.data_mut().run.configure(&job.limits, job.host);
+        stdin.set(job.stdin);
+        run::rearm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
         let code = job.code;
         let end = run::race_deadline(deadline, async {
-            let instance = match self.pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance,
-                Err(e) => return GuestEnd::Trapped(e),
-            };
             match instance.call_run(&mut store, &code).await {
                 Ok(outcome) => GuestEnd::Returned {
                     exit_code: outcome.exit_code,
@@ -130,5 +169,14 @@ impl Python {
         })
         .await;
         Ok(run::classify(&mut store, end, started, deadline))
+    }
+
+    /// Instantiates on demand and runs; the duration includes instantiation.
+    pub async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
+        let started = Instant::now();
+        let prepared = self.prepare(&job.limits).await?;
+        let mut result = self.run_prepared(prepared, job).await?;
+        result.duration = started.elapsed();
+        Ok(result)
     }
 }

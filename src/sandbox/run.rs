@@ -45,6 +45,16 @@ impl RunContext {
     pub fn stderr_for(limits: &Limits) -> CappedOutput {
         CappedOutput::new(limits.max_output_bytes)
     }
+
+    /// Hands a pre-instantiated sandbox over to one run: its limits and its
+    /// grants, nothing left from preparation.
+    pub fn configure(&mut self, limits: &Limits, host: HostCalls) {
+        self.limiter.set_max(limits.memory_bytes);
+        self.host = host;
+        self.stdout.set_cap(limits.max_output_bytes);
+        self.stderr.set_cap(limits.max_output_bytes);
+        self.fuel_budget = limits.fuel.unwrap_or(u64::MAX);
+    }
 }
 
 /// Store data that carries a [`RunContext`].
@@ -54,8 +64,13 @@ pub trait HasRunContext: Send + 'static {
 
 /// Installs the memory limiter, the fuel budget and the deadline check.
 pub fn arm<T: HasRunContext>(store: &mut Store<T>, deadline: Instant) -> wasmtime::Result<()> {
-    let fuel = store.data_mut().run_context().fuel_budget;
     store.limiter(|data| &mut data.run_context().limiter);
+    rearm(store, deadline)
+}
+
+/// Resets fuel and deadline when a run starts in an already-armed store.
+pub fn rearm<T: HasRunContext>(store: &mut Store<T>, deadline: Instant) -> wasmtime::Result<()> {
+    let fuel = store.data_mut().run_context().fuel_budget;
     store.set_fuel(fuel)?;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
