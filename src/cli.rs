@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::sandbox::{
     LANGUAGES, LimitRequest, RunRequest, RunResult, Sandbox, SandboxConfig, Status,
@@ -15,8 +15,43 @@ use crate::sandbox::{
 ///
 /// The code comes from -c, from a script file, or from standard input.
 /// The guest sees no host filesystem, network, environment or processes.
+/// `goru serve` runs the HTTP service instead.
 #[derive(Debug, Parser)]
-#[command(name = "goru", version, about)]
+#[command(name = "goru", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: Args,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (POST /run) on 127.0.0.1:8080 unless told otherwise.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (see config/goru.toml for every setting).
+    #[arg(long, env = "GORU_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen`).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Runs executing at once (overrides `server.concurrency`).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Pre-instantiated python sandboxes (overrides `server.pool_size`).
+    #[arg(long)]
+    pub pool_size: Option<usize>,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+/// The arguments of a one-off run.
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// Program passed in as a string.
     #[arg(short = 'c', value_name = "CODE", conflicts_with = "script")]
@@ -71,7 +106,55 @@ pub struct Args {
 const USAGE: u8 = 2;
 
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Serve(serve)) => serve_main(serve),
+        None => run_main(cli.run),
+    }
+}
+
+fn serve_main(args: ServeArgs) -> ExitCode {
+    let mut config = match crate::config::Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("goru: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(n) = args.concurrency {
+        config.server.concurrency = n.max(1);
+    }
+    if let Some(n) = args.pool_size {
+        config.server.pool_size = n;
+    }
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = crate::server::init_logging(&config) {
+        eprintln!("goru: {e:#}");
+        return ExitCode::from(USAGE);
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("goru: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(crate::server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("goru: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_main(args: Args) -> ExitCode {
     let stdout_is_tty = std::io::stdin().is_terminal();
     let (code, stdin) = match read_inputs(&args, stdout_is_tty) {
         Ok(inputs) => inputs,

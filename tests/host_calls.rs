@@ -155,7 +155,8 @@ async fn every_name_in_the_stubs_exists_in_both_runtimes() {
         .collect();
     assert!(names.contains(&"_goru_call"), "{names:?}");
     for lang in ["python", "python3.12"] {
-        let code = format!("import builtins\nprint([n for n in {names:?} if not hasattr(builtins, n)])");
+        let code =
+            format!("import builtins\nprint([n for n in {names:?} if not hasattr(builtins, n)])");
         let r = run_req(request(lang, &code)).await;
         assert_eq!(r.stdout, "[]\n", "{lang} lacks stubbed names: {r:?}");
     }

@@ -49,3 +49,80 @@ pub fn timeout(ms: u64) -> LimitRequest {
         ..LimitRequest::default()
     }
 }
+
+/// A real `goru serve` on 127.0.0.1:0 with a client for it.
+pub struct TestServer {
+    pub server: goru::server::Server,
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+/// Test configuration: loopback port 0, the shared compiled-guest cache.
+pub fn server_config() -> goru::config::Config {
+    let mut config = goru::config::Config::load(None, Vec::new()).expect("defaults");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.cache_dir = test_cache_dir();
+    config.server.concurrency = 4;
+    config.server.pool_size = 2;
+    config
+}
+
+/// Starts a server with `config` and waits until `/readyz` says ready.
+pub async fn start_server(config: goru::config::Config) -> TestServer {
+    start_server_with(config, goru::host::Registry::new()).await
+}
+
+pub async fn start_server_with(
+    config: goru::config::Config,
+    registry: goru::host::Registry,
+) -> TestServer {
+    let server = goru::server::start(config, registry)
+        .await
+        .expect("server starts");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{}", server.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let ready = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success());
+        if matches!(ready, Ok(true)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    TestServer {
+        server,
+        client,
+        base,
+    }
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs `body` as JSON to /run.
+    pub async fn run(&self, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/run"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs to /run and returns the 200 body.
+    pub async fn run_ok(&self, body: serde_json::Value) -> serde_json::Value {
+        let response = self.run(body).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+}

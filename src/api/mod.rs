@@ -1,0 +1,164 @@
+//! The HTTP API: routes, shared state and the tower stack at the edge.
+
+mod admission;
+mod error;
+mod ops;
+mod run;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, Uri};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+
+pub use admission::Admission;
+pub use error::ApiError;
+pub use run::{Policy, RunBody, RunResponse};
+
+use crate::config::Config;
+use crate::host::Registry;
+use crate::sandbox::Sandbox;
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    sandbox: Sandbox,
+    registry: Registry,
+    admission: Admission,
+    config: Config,
+    metrics: PrometheusHandle,
+    ready: AtomicBool,
+    /// Cancelled when the shutdown grace period is over: runs still going end as `timeout`.
+    hard_stop: CancellationToken,
+    shutdown_started: Mutex<Option<Instant>>,
+}
+
+impl AppState {
+    pub fn new(
+        sandbox: Sandbox,
+        registry: Registry,
+        config: Config,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        let admission = Admission::new(
+            config.server.concurrency,
+            config.server.queue,
+            Duration::from_millis(config.server.queue_timeout_ms),
+        );
+        Self(Arc::new(Inner {
+            sandbox,
+            registry,
+            admission,
+            config,
+            metrics,
+            ready: AtomicBool::new(false),
+            hard_stop: CancellationToken::new(),
+            shutdown_started: Mutex::new(None),
+        }))
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.0.sandbox
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    pub fn admission(&self) -> &Admission {
+        &self.0.admission
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    pub fn body_limit(&self) -> usize {
+        self.0.config.server.body_limit_bytes
+    }
+
+    /// Runtimes are loaded and the pool is started.
+    pub fn mark_ready(&self) {
+        self.0.ready.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn hard_stop(&self) -> &CancellationToken {
+        &self.0.hard_stop
+    }
+
+    /// Shutdown began: remember when, for the runs it will cut short.
+    pub fn begin_shutdown(&self) {
+        self.0.ready.store(false, Ordering::SeqCst);
+        let mut started = self
+            .0
+            .shutdown_started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        started.get_or_insert_with(Instant::now);
+    }
+
+    fn started_at_shutdown(&self) -> Option<Instant> {
+        *self
+            .0
+            .shutdown_started
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router with its middleware; testable with `oneshot`.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.body_limit();
+    Router::new()
+        .route("/run", post(run::run))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/runtimes", get(ops::runtimes))
+        .route("/metrics", get(ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::Internal)
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = id)
+                })
+                // 503 from /readyz or load shedding is not an error worth
+                // shouting about; real failures are logged where they happen.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound {
+        path: uri.path().to_owned(),
+    }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,72 @@
+//! Operational routes: liveness, readiness, runtimes, Prometheus metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::config::LimitValues;
+use crate::sandbox::RUNTIMES;
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready once the runtimes are compiled and the pool holds an instance.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let pool = state.sandbox().pool_status();
+    let pool_warm =
+        pool.is_some_and(|(ready, _)| ready > 0) || state.config().server.pool_size == 0;
+    let ready = state.is_ready() && pool_warm;
+    let (pool_ready, pool_size) = pool.unwrap_or((0, state.config().server.pool_size));
+    let body = Json(json!({
+        "status": if ready { "ready" } else { "starting" },
+        "pool": {"ready": pool_ready, "size": pool_size},
+    }));
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, body)
+}
+
+fn limits_json(l: &LimitValues) -> Value {
+    json!({
+        "timeout_ms": l.timeout_ms,
+        "memory_mb": l.memory_mb,
+        "fuel": (l.fuel > 0).then_some(l.fuel),
+        "max_output_bytes": l.max_output_bytes,
+        "max_stdin_bytes": l.max_stdin_bytes,
+    })
+}
+
+pub async fn runtimes(State(state): State<AppState>) -> Json<Value> {
+    let limits = &state.config().limits;
+    let languages: Vec<Value> = RUNTIMES
+        .iter()
+        .map(|(name, version)| json!({"name": name, "version": version, "pooled": *name == "python"}))
+        .collect();
+    Json(json!({
+        "default_language": RUNTIMES[0].0,
+        "languages": languages,
+        "limits": {"default": limits_json(&limits.default), "maximum": limits_json(&limits.ceiling)},
+    }))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some((ready, size)) = state.sandbox().pool_status() {
+        metrics::gauge!("goru_pool_ready", "language" => "python").set(ready as f64);
+        metrics::gauge!("goru_pool_size", "language" => "python").set(size as f64);
+    }
+    metrics::gauge!("goru_queue_depth").set(state.admission().queue_depth() as f64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.0.metrics.render(),
+    )
+}

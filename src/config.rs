@@ -1,0 +1,437 @@
+//! Service configuration: defaults, then `config/goru.toml` (or `--config`),
+//! then `GORU_*` environment variables, then flags. Unknown keys in the file
+//! fail start-up, naming the key.
+//!
+//! Every leaf setting has an environment variable named after its path:
+//! `server.concurrency` is `GORU_SERVER_CONCURRENCY`, `listen` is
+//! `GORU_LISTEN`, `limits.ceiling.timeout_ms` is `GORU_LIMITS_CEILING_TIMEOUT_MS`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sandbox::{EngineOptions, LimitPolicy, Limits, SandboxConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid configuration{}: {message}", origin.as_deref().map(|o| format!(" in {o}")).unwrap_or_default())]
+    Invalid {
+        origin: Option<String>,
+        message: String,
+    },
+}
+
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        origin: None,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on. Loopback by default: exposing the service is a choice.
+    pub listen: SocketAddr,
+    /// Built guest runtimes (`make build` puts them in build/runtimes).
+    pub runtime_dir: PathBuf,
+    /// Compiled-guest cache; an empty string disables it.
+    pub cache_dir: PathBuf,
+    pub server: ServerConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Runs executing at once.
+    pub concurrency: usize,
+    /// Requests waiting for a run slot; past this the server answers 503.
+    pub queue: usize,
+    /// Longest wait for a run slot before answering 503.
+    pub queue_timeout_ms: u64,
+    /// Pre-instantiated `python` sandboxes kept ready.
+    pub pool_size: usize,
+    /// Largest request body.
+    pub body_limit_bytes: usize,
+    /// On SIGTERM/SIGINT, how long in-flight runs may finish before they end as `timeout`.
+    pub shutdown_grace_ms: u64,
+    /// Runtimes compiled (or loaded from the cache) at start-up.
+    pub precompile: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Applied when a request does not set a limit.
+    pub default: LimitValues,
+    /// No request may go above these.
+    pub ceiling: LimitValues,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitValues {
+    pub timeout_ms: u64,
+    pub memory_mb: u64,
+    /// 0 = unmetered (for `default`) or unlimited (for `ceiling`).
+    pub fuel: u64,
+    pub max_output_bytes: u64,
+    pub max_stdin_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter: `info`, `goru=debug,tower_http=info`, ...
+    pub level: String,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, usize::from)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            runtime_dir: SandboxConfig::default_runtime_dir(),
+            cache_dir: SandboxConfig::default_cache_dir().unwrap_or_default(),
+            server: ServerConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 2 * cores(),
+            queue: 64,
+            queue_timeout_ms: 30_000,
+            pool_size: 2 * cores(),
+            body_limit_bytes: 2 << 20,
+            shutdown_grace_ms: 10_000,
+            precompile: vec!["python".into(), "python3.12".into()],
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let policy = LimitPolicy::default();
+        Self {
+            default: LimitValues::from_limits(&policy.default),
+            ceiling: LimitValues::from_limits(&policy.ceiling),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+impl LimitValues {
+    fn from_limits(l: &Limits) -> Self {
+        Self {
+            timeout_ms: l.timeout.as_millis() as u64,
+            memory_mb: l.memory_bytes / MIB,
+            fuel: l.fuel.unwrap_or(0),
+            max_output_bytes: l.max_output_bytes,
+            max_stdin_bytes: l.max_stdin_bytes,
+        }
+    }
+
+    fn to_limits(self) -> Limits {
+        Limits {
+            timeout: Duration::from_millis(self.timeout_ms),
+            memory_bytes: self.memory_mb.saturating_mul(MIB),
+            fuel: (self.fuel > 0).then_some(self.fuel),
+            max_output_bytes: self.max_output_bytes,
+            max_stdin_bytes: self.max_stdin_bytes,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `GORU_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged =
+            toml::Table::try_from(Config::default()).map_err(|e| invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                origin: Some(path.display().to_string()),
+                message: e.to_string(),
+            })?;
+            // Check the file on its own first, so an unknown key is reported
+            // against the file that has it.
+            Config::deserialize(toml::Value::Table(merge(merged.clone(), table.clone()))).map_err(
+                |e| ConfigError::Invalid {
+                    origin: Some(path.display().to_string()),
+                    message: e.to_string(),
+                },
+            )?;
+            merged = merge(merged, table);
+        }
+        let names = env_names(
+            &toml::Table::try_from(Config::default()).map_err(|e| invalid(e.to_string()))?,
+        );
+        for (name, value) in env {
+            let Some(path) = names.get(&name) else {
+                continue;
+            };
+            set_path(&mut merged, path, parse_env_value(&value));
+        }
+        let config =
+            Config::deserialize(toml::Value::Table(merged)).map_err(|e| ConfigError::Invalid {
+                origin: Some("GORU_* environment".into()),
+                message: e.to_string(),
+            })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.concurrency == 0 {
+            return Err(invalid("server.concurrency must be at least 1"));
+        }
+        let d = &self.limits.default;
+        let c = &self.limits.ceiling;
+        let pairs = [
+            ("timeout_ms", d.timeout_ms, c.timeout_ms),
+            ("memory_mb", d.memory_mb, c.memory_mb),
+            ("max_output_bytes", d.max_output_bytes, c.max_output_bytes),
+            ("max_stdin_bytes", d.max_stdin_bytes, c.max_stdin_bytes),
+        ];
+        for (name, default, ceiling) in pairs {
+            if default > ceiling {
+                return Err(invalid(format!(
+                    "limits.default.{name} = {default} is above limits.ceiling.{name} = {ceiling}"
+                )));
+            }
+        }
+        if d.memory_mb < 16 {
+            return Err(invalid("limits.default.memory_mb must be at least 16"));
+        }
+        for lang in &self.server.precompile {
+            if !crate::sandbox::LANGUAGES.contains(&lang.as_str()) {
+                return Err(invalid(format!(
+                    "server.precompile names unknown language {lang:?}; known: {}",
+                    crate::sandbox::LANGUAGES.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn limit_policy(&self) -> LimitPolicy {
+        let mut ceiling = self.limits.ceiling.to_limits();
+        if ceiling.fuel.is_none() {
+            ceiling.fuel = Some(u64::MAX / 2);
+        }
+        LimitPolicy {
+            default: self.limits.default.to_limits(),
+            ceiling,
+        }
+    }
+
+    pub fn sandbox_config(&self) -> SandboxConfig {
+        let slots = self.server.concurrency + self.server.pool_size + 4;
+        SandboxConfig {
+            runtime_dir: self.runtime_dir.clone(),
+            cache_dir: (!self.cache_dir.as_os_str().is_empty()).then(|| self.cache_dir.clone()),
+            limits: self.limit_policy(),
+            engine: EngineOptions {
+                instances: u32::try_from(slots).unwrap_or(u32::MAX),
+                max_memory_bytes: self.limits.ceiling.memory_mb.saturating_mul(MIB),
+            },
+        }
+    }
+
+    /// The whole configuration as TOML, for `goru serve --print-config`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+fn merge(mut base: toml::Table, over: toml::Table) -> toml::Table {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
+                let merged = merge(std::mem::take(b), o);
+                *b = merged;
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+    base
+}
+
+/// `GORU_A_B_C` for every leaf `a.b.c` of the default configuration.
+fn env_names(table: &toml::Table) -> BTreeMap<String, Vec<String>> {
+    fn walk(
+        table: &toml::Table,
+        prefix: &mut Vec<String>,
+        out: &mut BTreeMap<String, Vec<String>>,
+    ) {
+        for (key, value) in table {
+            prefix.push(key.clone());
+            if let toml::Value::Table(t) = value {
+                walk(t, prefix, out);
+            } else {
+                out.insert(
+                    format!("GORU_{}", prefix.join("_").to_uppercase()),
+                    prefix.clone(),
+                );
+            }
+            prefix.pop();
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(table, &mut Vec::new(), &mut out);
+    out
+}
+
+/// A TOML value when the text is one (`8`, `true`, `["python"]`), else a string.
+fn parse_env_value(text: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = table;
+    for key in parents {
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(next) = entry else {
+            return;
+        };
+        current = next;
+    }
+    current.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback() {
+        let config = Config::load(None, env(&[])).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_shipped_config_file_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/goru.toml");
+        let from_file = Config::load(Some(&path), env(&[])).unwrap();
+        let defaults = Config::default();
+        assert_eq!(from_file.listen, defaults.listen);
+        assert_eq!(from_file.server.queue, defaults.server.queue);
+        assert_eq!(
+            from_file.limits.ceiling.timeout_ms,
+            defaults.limits.ceiling.timeout_ms
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_fails_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("goru.toml");
+        std::fs::write(&path, "[server]\nconcurency = 4\n").unwrap();
+        let err = Config::load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(
+            err.contains("concurency") && err.contains("goru.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_parses_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("goru.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n[server]\nqueue = 5\n").unwrap();
+        let config = Config::load(
+            Some(&path),
+            env(&[
+                ("GORU_SERVER_QUEUE", "7"),
+                ("GORU_LOG_FORMAT", "json"),
+                ("GORU_LIMITS_CEILING_TIMEOUT_MS", "1000"),
+                ("GORU_LIMITS_DEFAULT_TIMEOUT_MS", "500"),
+                ("GORU_UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.server.queue, 7);
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.limits.ceiling.timeout_ms, 1000);
+    }
+
+    #[test]
+    fn a_default_above_its_ceiling_is_refused() {
+        let err = Config::load(
+            None,
+            env(&[("GORU_LIMITS_DEFAULT_TIMEOUT_MS", "999999999")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("limits.default.timeout_ms"), "{err}");
+    }
+
+    #[test]
+    fn a_badly_typed_variable_names_the_problem() {
+        let err = Config::load(None, env(&[("GORU_SERVER_QUEUE", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("queue") && err.contains("GORU_"), "{err}");
+    }
+}

@@ -1,0 +1,194 @@
+//! `goru serve`: bind, warm up, serve, shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{AppState, app};
+use crate::config::{Config, LogFormat};
+use crate::host::Registry;
+use crate::sandbox::Sandbox;
+
+/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    stop: CancellationToken,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// The process-wide Prometheus recorder (a process has one metrics recorder,
+/// however many servers a test starts).
+fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: Mutex<Option<PrometheusHandle>> = Mutex::new(None);
+    // Held while installing: two servers starting at once must not both try.
+    let mut slot = HANDLE.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(handle) = slot.as_ref() {
+        return Ok(handle.clone());
+    }
+    let buckets = [
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        60.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full("goru_run_duration_seconds".into()), &buckets)
+        .context("configuring metric buckets")?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    *slot = Some(handle.clone());
+    Ok(handle)
+}
+
+/// Binds `config.listen`, starts loading runtimes and filling the pool in the
+/// background (`/readyz` says when done), and serves until shut down.
+pub async fn start(config: Config, registry: Registry) -> anyhow::Result<Server> {
+    let metrics = metrics_handle()?;
+    let sandbox = Sandbox::new(config.sandbox_config()).context("creating the sandbox engine")?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let state = AppState::new(sandbox, registry, config, metrics);
+
+    tokio::spawn(warm_up(state.clone()));
+
+    let stop = CancellationToken::new();
+    let graceful = {
+        let stop = stop.clone();
+        let state = state.clone();
+        async move {
+            stop.cancelled().await;
+            state.begin_shutdown();
+            let grace = Duration::from_millis(state.config().server.shutdown_grace_ms);
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "shutting down: no new connections; in-flight runs may finish"
+            );
+            let hard_stop = state.hard_stop().clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                hard_stop.cancel();
+            });
+        }
+    };
+    let router = app(state.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(graceful)
+            .await
+    });
+    tracing::info!(%addr, "goru listening");
+    Ok(Server {
+        addr,
+        state,
+        stop,
+        task,
+    })
+}
+
+/// Loads the configured runtimes (compile or disk cache), then fills the pool.
+async fn warm_up(state: AppState) {
+    let config = state.config().clone();
+    let languages: Vec<&str> = config
+        .server
+        .precompile
+        .iter()
+        .map(String::as_str)
+        .collect();
+    match state.sandbox().precompile(&languages).await {
+        Ok(report) => {
+            for (language, outcome) in report {
+                tracing::info!(language, cache = ?outcome, "runtime loaded");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = ?e, "could not load the runtimes; /readyz stays unready");
+            return;
+        }
+    }
+    if config.server.pool_size > 0
+        && let Err(e) = state.sandbox().start_pool(config.server.pool_size).await
+    {
+        tracing::error!(error = ?e, "could not start the sandbox pool");
+        return;
+    }
+    state.mark_ready();
+}
+
+impl Server {
+    /// Stops accepting connections; in-flight runs get the grace period.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task
+            .await
+            .context("the server task failed")?
+            .context("serving")
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn termination_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Sets up logging as configured.
+pub fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .with_context(|| format!("invalid log.level {:?}", config.log.level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match config.log.format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    result
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("installing the log subscriber")
+}
+
+/// `goru serve`: runs until SIGINT/SIGTERM, then shuts down gracefully.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let grace = Duration::from_millis(config.server.shutdown_grace_ms);
+    let server = start(config, Registry::new()).await?;
+    termination_signal().await;
+    server.shutdown();
+    // Connections that outlive the grace period by far (a stuck client) do not
+    // keep the process alive.
+    let waited = tokio::time::timeout(grace + Duration::from_secs(5), server.wait()).await;
+    match waited {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!("connections still open after the grace period; exiting anyway");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! The HTTP service against a real server on 127.0.0.1:0: every status, every
+//! client error, saturation, concurrency, shutdown, metrics — and every
+//! response checked against openapi.yaml.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestServer, server_config, start_server};
+use serde_json::{Value, json};
+
+/// Checks `body` against the schema openapi.yaml gives for this response.
+fn assert_matches_spec(path: &str, method: &str, status: u16, body: &Value) {
+    let spec: Value = serde_norway::from_str(include_str!("../openapi.yaml")).unwrap();
+    let response = &spec["paths"][path][method]["responses"][status.to_string()];
+    assert!(
+        !response.is_null(),
+        "openapi.yaml has no {status} for {method} {path}"
+    );
+    assert_matches_schema(
+        &spec,
+        &response["content"]["application/json"]["schema"]["$ref"],
+        body,
+    );
+}
+
+/// Checks `body` against `#/components/schemas/...` named by `reference`.
+fn assert_matches_schema(spec: &Value, reference: &Value, body: &Value) {
+    let schema = json!({"$ref": reference, "components": spec["components"]});
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{reference} does not match openapi.yaml: {errors:?}\n{body}"
+    );
+}
+
+async fn post_run(s: &TestServer, body: Value) -> (u16, Value) {
+    let r = s.run(body).await;
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_matches_spec("/run", "post", status, &body);
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_readme_example_answers_ok_with_two() {
+    let s = start_server(server_config()).await;
+    let (status, body) = post_run(&s, json!({"code": "print(1+1)"})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["stdout"], "2\n");
+    assert_eq!(body["run_id"].as_str().unwrap().len(), 32);
+}
+
+#[tokio::test]
+async fn every_status_answers_200_with_its_status() {
+    let s = start_server(server_config()).await;
+    let cases = [
+        (json!({"code": "print('hi')"}), "ok"),
+        (json!({"code": "raise ValueError('x')"}), "error"),
+        (
+            json!({"code": "while True: pass", "policy": {"timeout_ms": 500}}),
+            "timeout",
+        ),
+        (
+            json!({"code": "x = bytearray(512 << 20)", "policy": {"memory_mb": 64}}),
+            "memory_limit",
+        ),
+        (
+            json!({"code": "while True: pass", "policy": {"fuel": 1000000}}),
+            "fuel_exhausted",
+        ),
+        (
+            json!({"code": "import faulthandler; faulthandler._sigabrt()"}),
+            "crashed",
+        ),
+        (json!({"code": "print(1)", "language": "python3.12"}), "ok"),
+        (
+            json!({"code": "import sys; print(sys.stdin.read())", "stdin": "in"}),
+            "ok",
+        ),
+    ];
+    for (request, expected) in cases {
+        let (status, body) = post_run(&s, request.clone()).await;
+        assert_eq!(status, 200, "{request}");
+        assert_eq!(body["status"], expected, "{request} -> {body}");
+    }
+    let (_, body) = post_run(&s, json!({"code": "raise ValueError('x')"})).await;
+    assert_eq!(body["error"]["type"], "ValueError");
+    assert_eq!(body["error"]["message"], "x");
+}
+
+async fn client_error(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    (status, body)
+}
+
+#[tokio::test]
+async fn client_errors_name_the_field_and_the_limit() {
+    let mut config = server_config();
+    config.server.body_limit_bytes = 4096;
+    let s = start_server(config).await;
+    let post = |body: &str, ctype: &str| {
+        s.client
+            .post(s.url("/run"))
+            .header("content-type", ctype)
+            .body(body.to_owned())
+    };
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str, Option<&str>)> = vec![
+        (post("{", "application/json"), 400, "invalid_json", None),
+        (
+            post(r#"{"code": "", "colour": 1}"#, "application/json"),
+            400,
+            "unknown_field",
+            Some("colour"),
+        ),
+        (
+            post(
+                r#"{"code": "", "policy": {"timeout": 1}}"#,
+                "application/json",
+            ),
+            400,
+            "unknown_field",
+            Some("policy.timeout"),
+        ),
+        (
+            post(r#"{"language": "python"}"#, "application/json"),
+            400,
+            "missing_field",
+            Some("code"),
+        ),
+        (
+            post(
+                r#"{"code": "", "policy": {"timeout_ms": "x"}}"#,
+                "application/json",
+            ),
+            400,
+            "invalid_field",
+            Some("policy.timeout_ms"),
+        ),
+        (
+            post(
+                r#"{"code": "", "policy": {"timeout_ms": 3600000}}"#,
+                "application/json",
+            ),
+            400,
+            "limit_exceeded",
+            Some("policy.timeout_ms"),
+        ),
+        (
+            post(
+                r#"{"code": "", "policy": {"memory_mb": 99999}}"#,
+                "application/json",
+            ),
+            400,
+            "limit_exceeded",
+            Some("policy.memory_mb"),
+        ),
+        (
+            post(r#"{"code": "", "language": "ruby"}"#, "application/json"),
+            400,
+            "unknown_language",
+            Some("language"),
+        ),
+        (
+            post(
+                r#"{"code": "", "policy": {"functions": ["get_user"]}}"#,
+                "application/json",
+            ),
+            400,
+            "unknown_function",
+            Some("policy.functions"),
+        ),
+        (
+            post(
+                r#"{"code": "", "policy": {"allowed_hosts": ["example.com"]}}"#,
+                "application/json",
+            ),
+            400,
+            "unsupported",
+            Some("policy.allowed_hosts"),
+        ),
+        (
+            post(
+                &format!(r#"{{"code": "{}"}}"#, "x".repeat(5000)),
+                "application/json",
+            ),
+            413,
+            "body_too_large",
+            None,
+        ),
+        (
+            post(r#"{"code": ""}"#, "text/plain"),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            s.client.post(s.url("/run")).body(r#"{"code": ""}"#),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        (
+            s.client.delete(s.url("/run")),
+            405,
+            "method_not_allowed",
+            None,
+        ),
+        (s.client.get(s.url("/nowhere")), 404, "not_found", None),
+    ];
+    for (request, status, code, field) in cases {
+        let (got, body) = client_error(request).await;
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+        assert_eq!(body["error"]["field"].as_str(), field, "{body}");
+        if got == 404 {
+            let spec: Value = serde_norway::from_str(include_str!("../openapi.yaml")).unwrap();
+            assert_matches_schema(&spec, &json!("#/components/schemas/Error"), &body);
+        } else {
+            assert_matches_spec("/run", "post", got, &body);
+        }
+    }
+    let (_, body) = client_error(post(
+        r#"{"code": "", "policy": {"timeout_ms": 3600000}}"#,
+        "application/json",
+    ))
+    .await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("60000"),
+        "names the ceiling: {body}"
+    );
+    let (_, body) = client_error(post(
+        r#"{"code": "", "language": "ruby"}"#,
+        "application/json",
+    ))
+    .await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("python3.12"),
+        "lists known languages: {body}"
+    );
+}
+
+#[tokio::test]
+async fn saturation_is_answered_with_503_and_retry_after_not_a_hang() {
+    let mut config = server_config();
+    config.server.concurrency = 1;
+    config.server.queue = 0;
+    let s = start_server(config).await;
+    let busy = {
+        let client = s.client.clone();
+        let url = s.url("/run");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"code": "while True: pass", "policy": {"timeout_ms": 1500}}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let r = s.run(json!({"code": "print(1)"})).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "shed at once"
+    );
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().get("retry-after").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded");
+    assert_matches_spec("/run", "post", 503, &body);
+    assert_eq!(busy.await.unwrap(), 200);
+    // Once the slot is free, runs are admitted again.
+    assert_eq!(s.run_ok(json!({"code": "print(2)"})).await["stdout"], "2\n");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_requests_are_all_answered_correctly() {
+    let mut config = server_config();
+    config.server.queue = 200;
+    let s = start_server(config).await;
+    let requests = (0..100).map(|i| {
+        let client = s.client.clone();
+        let url = s.url("/run");
+        async move {
+            let body: Value = client
+                .post(url)
+                .json(&json!({"code": format!("print({i} * 2)")}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (i, body)
+        }
+    });
+    for (i, body) in futures::future::join_all(requests).await {
+        assert_eq!(body["status"], "ok", "{body}");
+        assert_eq!(body["stdout"], format!("{}\n", i * 2));
+    }
+}
+
+#[tokio::test]
+async fn busy_loops_do_not_delay_healthz() {
+    let s = start_server(server_config()).await;
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let client = s.client.clone();
+            let url = s.url("/run");
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({"code": "while True: pass", "policy": {"timeout_ms": 3000}}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = s.client.get(s.url("/healthz")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for handle in loops {
+        assert_eq!(handle.await.unwrap()["status"], "timeout");
+    }
+}
+
+#[tokio::test]
+async fn pooled_sandboxes_never_carry_state_between_runs() {
+    let s = start_server(server_config()).await;
+    let code = "import builtins, json\nprint('STALE' if hasattr(builtins, 'planted') else 'fresh')\nbuiltins.planted = 1\njson.dumps = None";
+    for _ in 0..8 {
+        assert_eq!(s.run_ok(json!({"code": code})).await["stdout"], "fresh\n");
+    }
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("goru_pool_takes_total"), "{metrics}");
+}
+
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_move_with_runs() {
+    let s = start_server(server_config()).await;
+    let scrape = || async {
+        s.client
+            .get(s.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let key = "goru_runs_total{language=\"python3.12\",status=\"error\"}";
+    let before = metric(&scrape().await, key);
+    post_run(
+        &s,
+        json!({"code": "raise SystemExit(3)", "language": "python3.12"}),
+    )
+    .await;
+    let after = scrape().await;
+    assert_eq!(metric(&after, key), before + 1.0, "{after}");
+    for name in [
+        "goru_run_duration_seconds_bucket",
+        "goru_queue_depth",
+        "goru_runs_in_flight",
+        "goru_pool_ready",
+        "goru_pool_size",
+    ] {
+        assert!(after.contains(name), "{name} missing from {after}");
+    }
+}
+
+#[tokio::test]
+async fn ops_routes_match_the_spec() {
+    let s = start_server(server_config()).await;
+    for path in ["/healthz", "/readyz", "/runtimes"] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        assert!(r.headers().get("x-request-id").is_some());
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_matches_spec(path, "get", status, &body);
+    }
+    let runtimes: Value = s
+        .client
+        .get(s.url("/runtimes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runtimes["limits"]["maximum"]["timeout_ms"], 60000);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_runs_finish_within_the_grace_period() {
+    let mut config = server_config();
+    config.server.shutdown_grace_ms = 3000;
+    let s = start_server(config).await;
+    let in_flight = {
+        let client = s.client.clone();
+        let url = s.url("/run");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"code": "import time; time.sleep(1); print('finished')"}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.server.shutdown();
+    let body = in_flight.await.unwrap();
+    assert_eq!(
+        (body["status"].as_str(), body["stdout"].as_str()),
+        (Some("ok"), Some("finished\n"))
+    );
+    let addr = s.server.addr;
+    s.server.wait().await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn runs_past_the_grace_period_end_as_timeout() {
+    let mut config = server_config();
+    config.server.shutdown_grace_ms = 300;
+    let s = start_server(config).await;
+    let in_flight = {
+        let client = s.client.clone();
+        let url = s.url("/run");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"code": "while True: pass", "policy": {"timeout_ms": 30000}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    s.server.shutdown();
+    let body = in_flight.await.unwrap();
+    assert_eq!(body["status"], "timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_matches_spec("/run", "post", 200, &body);
+}
