@@ -20,7 +20,7 @@ binary:
 
 ## run: build everything and start the service on 127.0.0.1:8080
 run: build
-	$(GORU) -c 'print("goru is built; try: $(GORU) -c \"print(1+1)\"")'
+	$(GORU) serve --config config/goru.toml
 
 ## test: the whole suite (unit, engine integration, CLI) against the real guests
 test: build

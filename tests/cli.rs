@@ -170,3 +170,80 @@ fn an_unknown_language_exits_2_listing_the_known_ones() {
         .code(2)
         .stderr(contains("python3.12"));
 }
+
+#[test]
+fn serve_print_config_shows_the_loopback_default() {
+    goru()
+        .args(["serve", "--print-config"])
+        .env_remove("GORU_LISTEN")
+        .assert()
+        .success()
+        .stdout(contains("listen = \"127.0.0.1:8080\"").and(contains("[limits.ceiling]")));
+}
+
+#[test]
+fn serve_refuses_a_config_file_with_an_unknown_key_naming_it() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "[server]\nconcurency = 3").unwrap();
+    goru()
+        .args(["serve", "--config"])
+        .arg(file.path())
+        .assert()
+        .code(2)
+        .stderr(contains("concurency"));
+}
+
+#[test]
+fn serve_answers_http_and_exits_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command as StdCommand, Stdio};
+
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("goru"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--pool-size", "1"])
+        .env(
+            "GORU_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("goru-cache"),
+        )
+        .env("GORU_LOG_FORMAT", "json")
+        .env("GORU_SERVER_PRECOMPILE", "[\"python\"]")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server logs before exiting").unwrap();
+        if line.contains("goru listening") {
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let body = r#"{"code":"print(1+1)"}"#;
+    write!(
+        stream,
+        "POST /run HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains(r#""stdout":"2\n""#), "{response}");
+    // A log line per run, with its id, never the code.
+    let run_line = lines
+        .find(|l| l.as_ref().is_ok_and(|l| l.contains("run finished")))
+        .unwrap()
+        .unwrap();
+    assert!(
+        run_line.contains("run_id") && !run_line.contains("print(1+1)"),
+        "{run_line}"
+    );
+
+    let status = StdCommand::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+}

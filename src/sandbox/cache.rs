@@ -101,7 +101,11 @@ impl DiskCache {
             }
         }
         let bytes = precompile(engine, kind, &guest)?;
-        write_verified(dir, &entry, &bytes)?;
+        // A read-only or full cache directory costs the next start a
+        // compile, not this one its guest.
+        if let Err(e) = write_verified(dir, &entry, &bytes) {
+            tracing::warn!(error = %e, "could not store a compiled guest in the cache");
+        }
         let outcome = if had_entry {
             CacheOutcome::Rebuilt
         } else {
