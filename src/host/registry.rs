@@ -133,6 +133,26 @@ impl HostCalls {
         Self::default()
     }
 
+    /// Adds a function for this run only (a capability built from the run's
+    /// policy: its KV namespace, its allowed hosts, its mounts). It dies with
+    /// the run.
+    pub fn add<F, Fut>(&mut self, name: impl Into<String>, f: F) -> &mut Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, HostError>> + Send + 'static,
+    {
+        let name = name.into();
+        let f: HostFn = Arc::new(move |args| Box::pin(f(args)));
+        self.known.insert(name.clone());
+        self.functions.insert(name, f);
+        self
+    }
+
+    /// Whether `name` can be called in this run.
+    pub fn has(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
     /// Decodes, checks the grant, calls, encodes. Errors are already in the
     /// guest's wire form.
     pub async fn dispatch(&self, name: &str, args_json: &str) -> Result<String, String> {
