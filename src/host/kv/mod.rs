@@ -1,0 +1,104 @@
+//! KV: string values in named namespaces, always available to a run.
+//!
+//! A run without `kv_namespace` gets a private namespace that dies with it; a
+//! run naming one shares it with every run (and every `/kv` client) that names
+//! it. Stores sit behind [`KvStore`] so a Redis backend can replace the
+//! in-memory one without touching the host functions.
+
+mod functions;
+mod memory;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use functions::register;
+pub use memory::MemoryKv;
+
+/// Limits every store enforces, with errors that name the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvLimits {
+    pub max_key_bytes: usize,
+    pub max_value_bytes: usize,
+    pub max_keys_per_namespace: usize,
+    pub max_bytes_per_namespace: usize,
+    pub max_namespaces: usize,
+}
+
+impl Default for KvLimits {
+    fn default() -> Self {
+        Self {
+            max_key_bytes: 512,
+            max_value_bytes: 1 << 20,
+            max_keys_per_namespace: 10_000,
+            max_bytes_per_namespace: 64 << 20,
+            max_namespaces: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    #[error("namespace {0:?} is invalid: use 1 to 128 characters from A-Z a-z 0-9 _ . : -")]
+    InvalidNamespace(String),
+    #[error("key is empty")]
+    EmptyKey,
+    #[error("key is {len} bytes, above the limit of {max}")]
+    KeyTooLong { len: usize, max: usize },
+    #[error("value is {len} bytes, above the limit of {max}")]
+    ValueTooLarge { len: usize, max: usize },
+    #[error("namespace {namespace:?} holds {max} keys, the limit")]
+    TooManyKeys { namespace: String, max: usize },
+    #[error("namespace {namespace:?} would hold {would} bytes, above the limit of {max}")]
+    NamespaceFull {
+        namespace: String,
+        would: usize,
+        max: usize,
+    },
+    #[error("{max} namespaces exist, the limit")]
+    TooManyNamespaces { max: usize },
+    #[error("ttl_seconds must be a positive number, at most {max}")]
+    InvalidTtl { max: u64 },
+}
+
+/// Longest TTL accepted (a year); longer is a typo, not a cache policy.
+pub const MAX_TTL_SECS: u64 = 365 * 24 * 3600;
+
+/// A KV backend. Each method is one atomic step: concurrent writers to one
+/// key never interleave inside a `set`.
+#[async_trait::async_trait]
+pub trait KvStore: Send + Sync + std::fmt::Debug {
+    async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError>;
+    async fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: String,
+        ttl: Option<Duration>,
+    ) -> Result<(), KvError>;
+    /// Whether the key existed.
+    async fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError>;
+    /// Keys starting with `prefix`, sorted.
+    async fn keys(&self, namespace: &str, prefix: &str) -> Result<Vec<String>, KvError>;
+}
+
+pub fn check_namespace(namespace: &str) -> Result<(), KvError> {
+    let ok = (1..=128).contains(&namespace.len())
+        && namespace
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(KvError::InvalidNamespace(namespace.to_owned()))
+    }
+}
+
+pub fn check_ttl(seconds: f64) -> Result<Duration, KvError> {
+    if seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TTL_SECS as f64 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(KvError::InvalidTtl { max: MAX_TTL_SECS })
+    }
+}
