@@ -85,6 +85,20 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub stdin: Option<PathBuf>,
 
+    /// Mount a host directory: GUEST:HOST:MODE with MODE ro, rw or rwc
+    /// (e.g. /data:./input:ro). Repeatable. Reached with fs_* functions.
+    #[arg(long = "mount", value_name = "GUEST:HOST:MODE")]
+    pub mounts: Vec<String>,
+
+    /// Let http_* reach this host (api.example.com, *.example.com, host:8443). Repeatable.
+    #[arg(long = "allow-host", value_name = "PATTERN")]
+    pub allow_hosts: Vec<String>,
+
+    /// Let http_* reach this internal address or CIDR (refused by default:
+    /// loopback, private, link-local, metadata). Repeatable.
+    #[arg(long = "allow-address", value_name = "CIDR")]
+    pub allow_addresses: Vec<String>,
+
     /// Print the whole result as JSON instead of the guest's output.
     #[arg(long)]
     pub json: bool,
@@ -220,17 +234,25 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
+    let limits = LimitRequest {
+        timeout: args.timeout,
+        memory_bytes: args.memory,
+        fuel: args.fuel,
+        max_output_bytes: args.max_output,
+    };
+    let host = match grant(&args, &sandbox, &limits) {
+        Ok(host) => host,
+        Err(message) => {
+            eprintln!("goru: {message}");
+            return ExitCode::from(USAGE);
+        }
+    };
     let request = RunRequest {
         code,
         language: Some(args.lang.clone()),
         stdin,
-        limits: LimitRequest {
-            timeout: args.timeout,
-            memory_bytes: args.memory,
-            fuel: args.fuel,
-            max_output_bytes: args.max_output,
-        },
-        host: Default::default(),
+        limits,
+        host,
     };
     match sandbox.run(request).await {
         Ok(result) => report(&result, args.json),
@@ -240,6 +262,42 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         }
         Err(e) => fail(&e),
     }
+}
+
+/// The run's host functions: private KV always; HTTP and files as flagged.
+fn grant(
+    args: &Args,
+    sandbox: &Sandbox,
+    limits: &LimitRequest,
+) -> Result<crate::host::HostCalls, String> {
+    let http = crate::host::http::HttpConfig {
+        allow_addresses: args.allow_addresses.clone(),
+        ..Default::default()
+    };
+    http.validate()
+        .map_err(|e| format!("--allow-address: {e}"))?;
+    let capabilities = crate::host::Capabilities {
+        http: std::sync::Arc::new(http),
+        ..Default::default()
+    };
+    let opened_mounts =
+        crate::host::fs::open_cli_mounts(&args.mounts).map_err(|e| e.to_string())?;
+    let timeout = sandbox
+        .limits()
+        .resolve(limits)
+        .map_err(|e| e.to_string())?
+        .timeout;
+    let grants = crate::host::Grants {
+        allowed_hosts: args.allow_hosts.clone(),
+        opened_mounts,
+        ..Default::default()
+    };
+    capabilities
+        .grant(grants, std::time::Instant::now() + timeout)
+        .map_err(|e| match e.field.split('[').next() {
+            Some("allowed_hosts") => format!("--allow-host: {e}"),
+            _ => e.to_string(),
+        })
 }
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {

@@ -13,6 +13,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::host::fs::{FsLimits, MountConfig};
+use crate::host::functions::FunctionConfig;
+use crate::host::http::{HttpConfig, SecretHeader};
+use crate::host::kv::KvLimits;
+use crate::host::{Capabilities, Registry};
 use crate::sandbox::{EngineOptions, LimitPolicy, Limits, SandboxConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +61,97 @@ pub struct Config {
     pub server: ServerConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    /// KV limits, for every namespace.
+    pub kv: KvLimits,
+    pub http: HttpSettings,
+    /// Size caps for mounted files.
+    pub fs: FsLimits,
+    /// Mount points policies may ask for by name: `[mounts.data] path = "...", max_mode = "ro"`.
+    pub mounts: BTreeMap<String, MountConfig>,
+    /// Custom functions backed by internal endpoints: `[functions.get_user] url = "..."`.
+    pub functions: BTreeMap<String, FunctionConfig>,
+}
+
+/// `[http]`: what allow-listed HTTP may reach beyond a run's `allowed_hosts`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Internal addresses or CIDRs guests may reach anyway (refused otherwise:
+    /// loopback, private, link-local, metadata, ...).
+    pub allow_addresses: Vec<String>,
+    pub max_url_bytes: usize,
+    pub max_request_body_bytes: usize,
+    /// Bodies past this are cut and flagged `truncated`.
+    pub max_response_body_bytes: usize,
+    pub max_calls_per_run: u32,
+    pub call_timeout_ms: u64,
+    pub max_redirects: u32,
+    /// Headers added to requests for a host; the value is read from an
+    /// environment variable so the secret never sits in the file.
+    pub secrets: Vec<SecretSetting>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSetting {
+    /// A host pattern, as in `allowed_hosts`.
+    pub host: String,
+    pub header: String,
+    /// The environment variable holding the header's value.
+    pub value_env: String,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        let d = HttpConfig::default();
+        Self {
+            allow_addresses: d.allow_addresses,
+            max_url_bytes: d.max_url_bytes,
+            max_request_body_bytes: d.max_request_body_bytes,
+            max_response_body_bytes: d.max_response_body_bytes,
+            max_calls_per_run: d.max_calls_per_run,
+            call_timeout_ms: d.call_timeout.as_millis() as u64,
+            max_redirects: d.max_redirects,
+            secrets: Vec::new(),
+        }
+    }
+}
+
+impl HttpSettings {
+    /// Reads each secret's value from its environment variable.
+    fn to_http_config(&self, env: &BTreeMap<String, String>) -> Result<HttpConfig, ConfigError> {
+        let secrets = self
+            .secrets
+            .iter()
+            .map(|s| {
+                let value = env.get(&s.value_env).ok_or_else(|| {
+                    invalid(format!(
+                        "http.secrets for host {:?}: environment variable {} is not set",
+                        s.host, s.value_env
+                    ))
+                })?;
+                Ok(SecretHeader {
+                    host: s.host.clone(),
+                    header: s.header.clone(),
+                    value: value.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        let config = HttpConfig {
+            allow_addresses: self.allow_addresses.clone(),
+            secrets,
+            max_url_bytes: self.max_url_bytes,
+            max_request_body_bytes: self.max_request_body_bytes,
+            max_response_body_bytes: self.max_response_body_bytes,
+            max_calls_per_run: self.max_calls_per_run,
+            call_timeout: Duration::from_millis(self.call_timeout_ms),
+            max_redirects: self.max_redirects,
+        };
+        config
+            .validate()
+            .map_err(|e| invalid(format!("http: {e}")))?;
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +214,11 @@ impl Default for Config {
             server: ServerConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
+            kv: KvLimits::default(),
+            http: HttpSettings::default(),
+            fs: FsLimits::default(),
+            mounts: BTreeMap::new(),
+            functions: BTreeMap::new(),
         }
     }
 }
@@ -279,6 +380,28 @@ impl Config {
                 max_memory_bytes: self.limits.ceiling.memory_mb.saturating_mul(MIB),
             },
         }
+    }
+
+    /// What runs may be granted: KV, HTTP, mounts and the functions of
+    /// `registry` plus the configured ones. Checks every mount path and
+    /// secret now, so a typo fails start-up instead of a run.
+    pub fn capabilities(
+        &self,
+        mut registry: Registry,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Capabilities, ConfigError> {
+        crate::host::functions::register_remote(&mut registry, &self.functions)
+            .map_err(|e| invalid(e.to_string()))?;
+        crate::host::fs::check_config(&self.mounts).map_err(|e| invalid(format!("mounts: {e}")))?;
+        let http = self.http.to_http_config(env)?;
+        Ok(Capabilities {
+            registry,
+            kv: std::sync::Arc::new(crate::host::kv::MemoryKv::new(self.kv)),
+            kv_limits: self.kv,
+            http: std::sync::Arc::new(http),
+            mount_points: self.mounts.clone(),
+            fs_limits: self.fs,
+        })
     }
 
     /// The whole configuration as TOML, for `goru serve --print-config`.

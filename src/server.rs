@@ -1,5 +1,6 @@
 //! `goru serve`: bind, warm up, serve, shut down gracefully.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -47,13 +48,25 @@ fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
 /// Binds `config.listen`, starts loading runtimes and filling the pool in the
 /// background (`/readyz` says when done), and serves until shut down.
 pub async fn start(config: Config, registry: Registry) -> anyhow::Result<Server> {
+    start_with_env(config, registry, std::env::vars().collect()).await
+}
+
+/// [`start`], reading secrets (`http.secrets[].value_env`) from `env`.
+pub async fn start_with_env(
+    config: Config,
+    registry: Registry,
+    env: BTreeMap<String, String>,
+) -> anyhow::Result<Server> {
     let metrics = metrics_handle()?;
     let sandbox = Sandbox::new(config.sandbox_config()).context("creating the sandbox engine")?;
+    let capabilities = config
+        .capabilities(registry, &env)
+        .context("configuring host capabilities")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let state = AppState::new(sandbox, registry, config, metrics);
+    let state = AppState::new(sandbox, capabilities, config, metrics);
 
     tokio::spawn(warm_up(state.clone()));
 

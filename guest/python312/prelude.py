@@ -8,7 +8,8 @@
 # costs tens of milliseconds), so json is imported lazily, on first use.
 import builtins as _b, os as _os, sys as _sys
 
-_code = _sys.argv[1]
+# argv: ["-c", user code, the shared function wrappers (goru_functions.py)].
+_code, _functions_src = _sys.argv[1], _sys.argv[2]
 _sys.argv[:] = ["-c"]
 
 
@@ -66,6 +67,12 @@ _b.GoruError = GoruError
 _goru = type(_sys)("goru")
 _goru.call, _goru.GoruError = _goru_call, GoruError
 _sys.modules["goru"] = _goru
+# The shared kv_*/http_*/fs_* wrappers; their `_goru_call` resolves through builtins.
+_functions = {"__builtins__": _b, "__name__": "goru_functions"}
+exec(compile(_functions_src, "goru_functions.py", "exec"), _functions)
+for _name in _functions["__all__"]:
+    setattr(_b, _name, _functions[_name])
+    setattr(_goru, _name, _functions[_name])
 
 _main = type(_sys)("__main__")
 _main.__builtins__ = _b

@@ -2,6 +2,7 @@
 
 mod admission;
 mod error;
+mod kv;
 mod ops;
 mod run;
 
@@ -24,7 +25,7 @@ pub use error::ApiError;
 pub use run::{Policy, RunBody, RunResponse};
 
 use crate::config::Config;
-use crate::host::Registry;
+use crate::host::Capabilities;
 use crate::sandbox::Sandbox;
 
 /// Shared by every handler; cheap to clone.
@@ -33,7 +34,7 @@ pub struct AppState(Arc<Inner>);
 
 struct Inner {
     sandbox: Sandbox,
-    registry: Registry,
+    capabilities: Capabilities,
     admission: Admission,
     config: Config,
     metrics: PrometheusHandle,
@@ -46,7 +47,7 @@ struct Inner {
 impl AppState {
     pub fn new(
         sandbox: Sandbox,
-        registry: Registry,
+        capabilities: Capabilities,
         config: Config,
         metrics: PrometheusHandle,
     ) -> Self {
@@ -57,7 +58,7 @@ impl AppState {
         );
         Self(Arc::new(Inner {
             sandbox,
-            registry,
+            capabilities,
             admission,
             config,
             metrics,
@@ -71,8 +72,8 @@ impl AppState {
         &self.0.sandbox
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.0.registry
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.0.capabilities
     }
 
     pub fn admission(&self) -> &Admission {
@@ -131,6 +132,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/runtimes", get(ops::runtimes))
         .route("/metrics", get(ops::metrics))
+        .route("/kv/{namespace}", get(kv::list))
+        .route("/kv/{namespace}/{key}", get(kv::get).put(kv::put).delete(kv::delete))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

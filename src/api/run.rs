@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::error::ApiError;
+use crate::host::fs::MountRequest;
+use crate::host::{GrantError, Grants};
 use crate::sandbox::{LimitRequest, RunRequest, RunResult, Status, Truncated};
 
 #[derive(Debug, Deserialize)]
@@ -34,14 +36,17 @@ pub struct Policy {
     pub memory_mb: Option<u64>,
     pub fuel: Option<u64>,
     pub max_output_bytes: Option<u64>,
-    /// Host functions this run may call, by name.
+    /// Custom functions this run may call, by name.
     #[serde(default)]
     pub functions: Vec<String>,
+    /// Hosts `http_*` may reach: `api.example.com`, `*.example.com`, `host:8443`.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// A shared KV namespace; without one the run's KV is private to it.
     pub kv_namespace: Option<String>,
+    /// Configured mount points by name, with the guest path and mode.
     #[serde(default)]
-    pub mounts: Vec<serde_json::Value>,
+    pub mounts: Vec<MountRequest>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,10 +73,21 @@ pub async fn run(
         }
     })?;
     let body = decode(&body)?;
-    let request = to_request(&state, body)?;
+    let (mut request, grants) = to_request(body);
+    let limits = state
+        .sandbox()
+        .limits()
+        .resolve(&request.limits)
+        .map_err(|e| ApiError::from_sandbox(e.into(), &run_id))?;
     let language = request.language.clone().unwrap_or_else(|| "python".into());
 
     let _slot = state.admission().enter().await?;
+    // Built after the wait, so time-bounded grants (HTTP calls) count from
+    // the run's real start.
+    request.host = state
+        .capabilities()
+        .grant(grants, Instant::now() + limits.timeout)
+        .map_err(|e| grant_error(e, &run_id))?;
     metrics::gauge!("goru_runs_in_flight").increment(1.0);
     let outcome = tokio::select! {
         outcome = state.sandbox().run(request) => outcome,
@@ -96,7 +112,7 @@ pub async fn run(
     Ok(Json(RunResponse { run_id, result }))
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -109,8 +125,12 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// JSON decoding that names the offending field.
 fn decode(bytes: &[u8]) -> Result<RunBody, ApiError> {
+    decode_json(bytes)
+}
+
+/// JSON decoding that names the offending field.
+pub(super) fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -153,46 +173,9 @@ fn decode(bytes: &[u8]) -> Result<RunBody, ApiError> {
 
 const MIB: u64 = 1 << 20;
 
-fn to_request(state: &AppState, body: RunBody) -> Result<RunRequest, ApiError> {
+fn to_request(body: RunBody) -> (RunRequest, Grants) {
     let p = body.policy;
-    let unsupported = |field: &str| {
-        ApiError::bad(
-            "unsupported",
-            format!("policy.{field}"),
-            format!("policy.{field} is not available on this server yet"),
-        )
-    };
-    if !p.allowed_hosts.is_empty() {
-        return Err(unsupported("allowed_hosts"));
-    }
-    if p.kv_namespace.is_some() {
-        return Err(unsupported("kv_namespace"));
-    }
-    if !p.mounts.is_empty() {
-        return Err(unsupported("mounts"));
-    }
-    let registry = state.registry();
-    if let Some(unknown) = p
-        .functions
-        .iter()
-        .find(|f| !registry.names().any(|n| n == f.as_str()))
-    {
-        let mut known: Vec<&str> = registry.names().collect();
-        known.sort_unstable();
-        let known = if known.is_empty() {
-            "none".to_owned()
-        } else {
-            known.join(", ")
-        };
-        return Err(ApiError::bad(
-            "unknown_function",
-            "policy.functions".to_owned(),
-            format!(
-                "policy.functions names {unknown:?}, which this server does not offer; known: {known}"
-            ),
-        ));
-    }
-    Ok(RunRequest {
+    let request = RunRequest {
         code: body.code,
         language: body.language,
         stdin: body.stdin.unwrap_or_default().into_bytes(),
@@ -202,8 +185,32 @@ fn to_request(state: &AppState, body: RunBody) -> Result<RunRequest, ApiError> {
             fuel: p.fuel,
             max_output_bytes: p.max_output_bytes,
         },
-        host: registry.grant(p.functions),
-    })
+        host: Default::default(),
+    };
+    let grants = Grants {
+        functions: p.functions,
+        allowed_hosts: p.allowed_hosts,
+        kv_namespace: p.kv_namespace,
+        mounts: p.mounts,
+        opened_mounts: Vec::new(),
+    };
+    (request, grants)
+}
+
+fn grant_error(e: GrantError, run_id: &str) -> ApiError {
+    if e.server_side {
+        tracing::error!(run_id, error = %e, "a grant failed on the host side");
+        return ApiError::Internal;
+    }
+    let code = match e.field.split(['.', '[']).next().unwrap_or_default() {
+        "functions" => "unknown_function",
+        _ => "invalid_grant",
+    };
+    ApiError::bad(
+        code,
+        format!("policy.{}", e.field),
+        format!("policy.{}", e.message),
+    )
 }
 
 /// What a run still going at the end of the shutdown grace period gets.

@@ -5,6 +5,12 @@
 //! holding only what its policy grants, checked inside the dispatcher on every
 //! call.
 
+pub mod fs;
+pub mod functions;
+mod grants;
+pub mod http;
+pub mod kv;
 mod registry;
 
+pub use grants::{Capabilities, GrantError, Grants};
 pub use registry::{HostCalls, HostError, HostErrorKind, HostFn, MAX_ARGS_BYTES, Registry};

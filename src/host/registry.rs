@@ -15,6 +15,10 @@ pub enum HostErrorKind {
     Type,
     Timeout,
     NotFound,
+    /// `FileExistsError`: the file or directory to create is already there.
+    Exists,
+    IsADirectory,
+    NotADirectory,
     Os,
     /// Raised as `GoruError`: a failure with no closer builtin exception.
     Other,
@@ -28,6 +32,9 @@ impl HostErrorKind {
             Self::Type => "TypeError",
             Self::Timeout => "TimeoutError",
             Self::NotFound => "FileNotFoundError",
+            Self::Exists => "FileExistsError",
+            Self::IsADirectory => "IsADirectoryError",
+            Self::NotADirectory => "NotADirectoryError",
             Self::Os => "OSError",
             Self::Other => "GoruError",
         }
@@ -165,6 +172,12 @@ impl HostCalls {
         let Some(f) = self.functions.get(name) else {
             let why = if self.known.contains(name) {
                 format!("host function {name:?} is not granted to this run")
+            } else if name.starts_with("http_") {
+                format!(
+                    "{name} is not available: this run's policy allows no hosts (allowed_hosts)"
+                )
+            } else if name.starts_with("fs_") {
+                format!("{name} is not available: this run's policy has no mounts")
             } else {
                 format!("no host function named {name:?}")
             };

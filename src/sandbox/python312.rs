@@ -20,6 +20,8 @@ use crate::error::SandboxError;
 
 /// Installs `_goru_call` and runs the user's code (`sys.argv[1]`) as `__main__`.
 const PRELUDE: &str = include_str!("../../guest/python312/prelude.py");
+/// The kv_*/http_*/fs_* wrappers both runtimes share, passed as `sys.argv[2]`.
+const FUNCTIONS: &str = include_str!("../../guest/python/src/goru_functions.py");
 
 struct State {
     wasi: WasiP1Ctx,
@@ -68,7 +70,7 @@ impl Python312 {
             .stdin(door.stdin())
             .stdout(run_ctx.stdout.clone())
             .stderr(door.stderr())
-            .args(&["python", "-c", PRELUDE, &job.code])
+            .args(&["python", "-c", PRELUDE, &job.code, FUNCTIONS])
             .build_p1();
         let mut store = Store::new(self.pre.module().engine(), State { wasi, run: run_ctx });
         run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;

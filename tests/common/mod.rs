@@ -126,3 +126,83 @@ impl TestServer {
         response.json().await.unwrap()
     }
 }
+
+/// Starts a server reading secrets from `env` instead of the process environment.
+pub async fn start_server_env(
+    config: goru::config::Config,
+    registry: goru::host::Registry,
+    env: std::collections::BTreeMap<String, String>,
+) -> TestServer {
+    let server = goru::server::start_with_env(config, registry, env)
+        .await
+        .expect("server starts");
+    wait_ready(server).await
+}
+
+async fn wait_ready(server: goru::server::Server) -> TestServer {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://{}", server.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let ready = client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .map(|r| r.status().is_success());
+        if matches!(ready, Ok(true)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    TestServer {
+        server,
+        client,
+        base,
+    }
+}
+
+/// A local HTTP server for the guest to reach (on 127.0.0.1:0), serving `router`.
+pub async fn local_http(router: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Checks `body` against the schema openapi.yaml gives for this response.
+pub fn assert_matches_spec(path: &str, method: &str, status: u16, body: &serde_json::Value) {
+    let spec: serde_json::Value =
+        serde_norway::from_str(include_str!("../../openapi.yaml")).unwrap();
+    let response = &spec["paths"][path][method]["responses"][status.to_string()];
+    assert!(
+        !response.is_null(),
+        "openapi.yaml has no {status} for {method} {path}"
+    );
+    assert_matches_schema(
+        &spec,
+        &response["content"]["application/json"]["schema"]["$ref"],
+        body,
+    );
+}
+
+/// Checks `body` against `#/components/schemas/...` named by `reference`.
+pub fn assert_matches_schema(
+    spec: &serde_json::Value,
+    reference: &serde_json::Value,
+    body: &serde_json::Value,
+) {
+    let schema = serde_json::json!({"$ref": reference, "components": spec["components"]});
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{reference} does not match openapi.yaml: {errors:?}\n{body}"
+    );
+}

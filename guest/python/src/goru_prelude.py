@@ -53,3 +53,7 @@ def install(builtins_module) -> None:
     # without an import, as in the original.
     builtins_module._goru_call = _goru_call
     builtins_module.GoruError = GoruError
+    import goru_functions
+
+    for name in goru_functions.__all__:
+        setattr(builtins_module, name, getattr(goru_functions, name))

@@ -1,0 +1,117 @@
+//! `/kv/{namespace}[/{key}]`: seed inputs and read results outside runs, with
+//! the same store and the same limits the guests' `kv_*` functions have.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::run::check_content_type;
+use crate::host::kv::{KvError, check_ttl};
+
+fn kv_error(e: KvError) -> ApiError {
+    let field = match &e {
+        KvError::InvalidNamespace(_) | KvError::TooManyNamespaces { .. } => "namespace",
+        KvError::EmptyKey | KvError::KeyTooLong { .. } | KvError::TooManyKeys { .. } => "key",
+        KvError::ValueTooLarge { .. } | KvError::NamespaceFull { .. } => "value",
+        KvError::InvalidTtl { .. } => "ttl_seconds",
+    };
+    ApiError::bad("kv_limit", field.to_owned(), e.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    prefix: String,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(namespace): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let keys = state
+        .capabilities()
+        .kv
+        .keys(&namespace, &q.prefix)
+        .await
+        .map_err(kv_error)?;
+    Ok(Json(json!({"namespace": namespace, "keys": keys})))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path((namespace, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    match state
+        .capabilities()
+        .kv
+        .get(&namespace, &key)
+        .await
+        .map_err(kv_error)?
+    {
+        Some(value) => Ok(Json(
+            json!({"namespace": namespace, "key": key, "value": value}),
+        )),
+        None => Err(ApiError::NotFound {
+            path: format!("/kv/{namespace}/{key}"),
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutBody {
+    value: String,
+    ttl_seconds: Option<f64>,
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    Path((namespace, key)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    check_content_type(&headers)?;
+    let body = body.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::BodyTooLarge {
+                limit: state.body_limit(),
+            }
+        } else {
+            ApiError::bad("invalid_body", None, r.body_text())
+        }
+    })?;
+    let body: PutBody = super::run::decode_json(&body)?;
+    let ttl = body
+        .ttl_seconds
+        .map(check_ttl)
+        .transpose()
+        .map_err(kv_error)?;
+    state
+        .capabilities()
+        .kv
+        .set(&namespace, &key, body.value, ttl)
+        .await
+        .map_err(kv_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((namespace, key)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let deleted = state
+        .capabilities()
+        .kv
+        .delete(&namespace, &key)
+        .await
+        .map_err(kv_error)?;
+    Ok(Json(json!({"deleted": deleted})))
+}

@@ -1,0 +1,140 @@
+//! Builds one run's host functions from its policy: the only place grants
+//! are made. Everything here is built for that run alone and dropped with it,
+//! so a grant can never outlive its run or leak to a concurrent one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::fs::{self, FsLimits, Mount, MountConfig, MountRequest};
+use super::http::{self, HostPattern, HttpConfig};
+use super::kv::{self, KvLimits, KvStore, MemoryKv};
+use super::{HostCalls, Registry};
+
+/// What a run asks for. Empty means: private KV only.
+#[derive(Debug, Default)]
+pub struct Grants {
+    /// Registered functions by name.
+    pub functions: Vec<String>,
+    pub allowed_hosts: Vec<String>,
+    /// A shared namespace; `None` gives the run a private one.
+    pub kv_namespace: Option<String>,
+    /// Configured mount points by name (the service).
+    pub mounts: Vec<MountRequest>,
+    /// Mounts already opened (the CLI's `--mount`).
+    pub opened_mounts: Vec<Mount>,
+}
+
+/// A grant that cannot be given: which field, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct GrantError {
+    pub field: String,
+    pub message: String,
+    /// The host is at fault (a mount directory vanished), not the request.
+    pub server_side: bool,
+}
+
+impl GrantError {
+    fn client(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+            server_side: false,
+        }
+    }
+}
+
+/// Everything a grant can draw on; built once at start-up.
+#[derive(Clone)]
+pub struct Capabilities {
+    pub registry: Registry,
+    pub kv: Arc<dyn KvStore>,
+    pub kv_limits: KvLimits,
+    pub http: Arc<HttpConfig>,
+    pub mount_points: BTreeMap<String, MountConfig>,
+    pub fs_limits: FsLimits,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        let kv_limits = KvLimits::default();
+        Self {
+            registry: Registry::new(),
+            kv: Arc::new(MemoryKv::new(kv_limits)),
+            kv_limits,
+            http: Arc::new(HttpConfig::default()),
+            mount_points: BTreeMap::new(),
+            fs_limits: FsLimits::default(),
+        }
+    }
+}
+
+impl Capabilities {
+    /// The host functions for one run; `field` names in errors are relative
+    /// to the policy (`functions`, `kv_namespace`, `allowed_hosts[1]`, ...).
+    pub fn grant(&self, grants: Grants, deadline: Instant) -> Result<HostCalls, GrantError> {
+        if let Some(unknown) = grants
+            .functions
+            .iter()
+            .find(|f| !self.registry.names().any(|n| n == f.as_str()))
+        {
+            let mut known: Vec<&str> = self.registry.names().collect();
+            known.sort_unstable();
+            let known = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            return Err(GrantError::client(
+                "functions",
+                format!("functions names {unknown:?}, which is not offered here; known: {known}"),
+            ));
+        }
+        let mut calls = self.registry.grant(grants.functions);
+
+        match grants.kv_namespace {
+            Some(namespace) => {
+                kv::check_namespace(&namespace)
+                    .map_err(|e| GrantError::client("kv_namespace", e.to_string()))?;
+                kv::register(&mut calls, self.kv.clone(), namespace);
+            }
+            // A store of its own: dies with the run, never seen by another.
+            None => kv::register(
+                &mut calls,
+                Arc::new(MemoryKv::new(self.kv_limits)),
+                "run".to_owned(),
+            ),
+        }
+
+        if !grants.allowed_hosts.is_empty() {
+            let patterns = grants
+                .allowed_hosts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    p.parse::<HostPattern>().map_err(|e| {
+                        GrantError::client(format!("allowed_hosts[{i}]"), e.to_string())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            http::register(&mut calls, self.http.clone(), patterns, deadline);
+        }
+
+        let mut mounts = grants.opened_mounts;
+        if !grants.mounts.is_empty() {
+            let opened = fs::resolve_requests(&self.mount_points, &grants.mounts).map_err(|e| {
+                GrantError {
+                    field: e.field().map_or_else(|| "mounts".to_owned(), str::to_owned),
+                    message: e.to_string(),
+                    server_side: !e.is_client_error(),
+                }
+            })?;
+            mounts.extend(opened);
+        }
+        if !mounts.is_empty() {
+            fs::register(&mut calls, mounts, self.fs_limits);
+        }
+        Ok(calls)
+    }
+}
