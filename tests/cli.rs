@@ -247,3 +247,93 @@ fn serve_answers_http_and_exits_cleanly_on_sigterm() {
     let exit = child.wait().unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+#[test]
+fn kv_works_in_a_cli_run_and_is_private_to_it() {
+    goru()
+        .args(["-c", "kv_set('a', '1'); kv_set('b', '2', ttl_seconds=5); print(kv_get('a'), kv_keys(), kv_delete('a'), kv_get('a'))"])
+        .assert()
+        .success()
+        .stdout("1 ['a', 'b'] True None\n");
+    goru()
+        .args(["-c", "print(kv_keys())"])
+        .assert()
+        .success()
+        .stdout("[]\n");
+}
+
+#[test]
+fn a_mount_gives_every_fs_function_within_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.txt"), "hello").unwrap();
+    let code = "print(fs_read('/data/in.txt'), fs_exists('/data/in.txt'), fs_exists('/data/nope'))\n\
+                fs_mkdir('/data/out'); print(fs_write('/data/out/r.txt', 'done'))\n\
+                print([e['name'] for e in fs_list('/data')], fs_stat('/data/out/r.txt')['size'])\n\
+                fs_remove('/data/out/r.txt'); print(fs_exists('/data/out/r.txt'))";
+    goru()
+        .arg("--mount")
+        .arg(format!("/data:{}:rwc", dir.path().display()))
+        .args(["-c", code])
+        .assert()
+        .success()
+        .stdout("hello True False\n4\n['in.txt', 'out'] 4\nFalse\n");
+    goru()
+        .arg("--mount")
+        .arg(format!("/data:{}:ro", dir.path().display()))
+        .args(["-c", "fs_write('/data/in.txt', 'x')"])
+        .assert()
+        .code(1)
+        .stderr(contains("PermissionError"));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("in.txt")).unwrap(),
+        "hello"
+    );
+}
+
+#[test]
+fn a_bad_mount_flag_exits_2_naming_it() {
+    goru()
+        .args(["--mount", "/data:/tmp:sideways", "-c", "pass"])
+        .assert()
+        .code(2)
+        .stderr(contains("sideways"));
+}
+
+#[test]
+fn allow_host_lets_http_reach_a_local_server_and_nothing_else() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let addr = runtime.block_on(async {
+        let router =
+            axum::Router::new().route("/hi", axum::routing::get(|| async { "hello from host" }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        addr
+    });
+    let code = format!("r = http_get('http://{addr}/hi'); print(r['status'], r['body'])");
+    goru()
+        .args([
+            "--allow-host",
+            &addr.to_string(),
+            "--allow-address",
+            "127.0.0.1/32",
+            "-c",
+            &code,
+        ])
+        .assert()
+        .success()
+        .stdout("200 hello from host\n");
+    // Allowed by name but loopback is not allow-listed: refused.
+    goru()
+        .args(["--allow-host", &addr.to_string(), "-c", &code])
+        .assert()
+        .code(1)
+        .stderr(contains("PermissionError"));
+    // No --allow-host: the functions are not there at all.
+    goru()
+        .args(["-c", &code])
+        .assert()
+        .code(1)
+        .stderr(contains("allowed_hosts"));
+    drop(runtime);
+}
