@@ -223,5 +223,45 @@ fn engine(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, engine);
+/// The pool's point: a run that finds its instance ready versus one that
+/// instantiates on demand. The refill between runs is not timed (in the
+/// service it happens while the previous request is answered).
+fn pool(c: &mut Criterion) {
+    let bench = Bench::new();
+    let pooled = bench.rt.block_on(async {
+        let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
+        sandbox.start_pool(4).await.expect("pool");
+        sandbox
+    });
+    let request = Bench::request(PASS, PYTHON, &HostCalls::none());
+    let mut group = c.benchmark_group("pool");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function("instantiate_on_demand", |b| {
+        b.to_async(&bench.rt).iter(|| async {
+            std::hint::black_box(bench.sandbox.run(request.clone()).await.unwrap())
+        });
+    });
+    group.bench_function("take_prepared", |b| {
+        b.to_async(&bench.rt).iter_custom(|iters| {
+            let (pooled, request) = (pooled.clone(), request.clone());
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    while pooled.pool_status().is_none_or(|(ready, _)| ready == 0) {
+                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    }
+                    let started = Instant::now();
+                    std::hint::black_box(pooled.run(request.clone()).await.unwrap());
+                    total += started.elapsed();
+                }
+                total
+            }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine, pool);
 criterion_main!(benches);

@@ -370,7 +370,9 @@ impl Config {
     }
 
     pub fn sandbox_config(&self) -> SandboxConfig {
-        let slots = self.server.concurrency + self.server.pool_size + 4;
+        // Runs in flight, the pool, and instances still being reset in the
+        // background after their run; slots cost address space, not memory.
+        let slots = 2 * (self.server.concurrency + self.server.pool_size) + 16;
         SandboxConfig {
             runtime_dir: self.runtime_dir.clone(),
             cache_dir: (!self.cache_dir.as_os_str().is_empty()).then(|| self.cache_dir.clone()),

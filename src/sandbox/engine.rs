@@ -11,6 +11,19 @@ use crate::error::SandboxError;
 /// CPU-bound guest yields to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Bytes of each freed memory slot kept mapped and reset in place instead of
+/// being given back to the kernel. Profiling `print(1+1)` under load showed a
+/// third of all CPU time in copy-on-write faults and their cross-CPU TLB
+/// shootdowns (`ptep_clear_flush`): every run re-faulted the snapshot pages it
+/// wrote. Kept resident, a slot's pages stay private and mapped; on release
+/// wasmtime copies back only the pages the run dirtied (found with the
+/// kernel's PAGEMAP_SCAN), so the next run in that slot takes no faults. The
+/// cost is resident memory: up to this much per slot that has been used.
+/// Measured (wrk, c=8): 455 -> 763 runs/s; c=1 p50 2.0 -> 1.6 ms.
+pub const KEEP_RESIDENT_MEMORY: usize = 64 << 20;
+/// The same for function-reference tables.
+pub const KEEP_RESIDENT_TABLE: usize = 1 << 20;
+
 /// Sizing of the pooling allocator. The pool reserves virtual address space
 /// for `instances` slots up front; only touched pages cost memory.
 #[derive(Debug, Clone, Copy)]
@@ -49,10 +62,9 @@ pub fn build(options: EngineOptions) -> Result<Engine, SandboxError> {
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
         .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX))
-        // Keep the first pages of each freed slot mapped: the next instance in
-        // that slot reuses them instead of faulting them in again.
-        .linear_memory_keep_resident(1 << 20)
-        .table_keep_resident(1 << 16);
+        // Keep freed slots' pages mapped (see KEEP_RESIDENT_MEMORY).
+        .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+        .table_keep_resident(KEEP_RESIDENT_TABLE);
 
     let mut config = Config::new();
     config

@@ -61,6 +61,9 @@ impl host::Host for State {
 /// Instantiation runs no user code; this only bounds a broken snapshot.
 const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long instantiation waits for a pool slot before failing the run.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
 /// A sandbox instantiated ahead of its run. Serves exactly one run.
 pub struct Prepared {
     store: Store<State>,
@@ -125,16 +128,41 @@ impl Python {
         let mut store = Store::new(self.pre.engine(), state);
         run::arm(&mut store, Instant::now() + PREPARE_TIMEOUT)
             .map_err(SandboxError::wasmtime("arming the store"))?;
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(SandboxError::wasmtime("instantiating the python snapshot"))?;
+        let instance = self.instantiate(&mut store).await?;
         Ok(Prepared {
             store,
             instance,
             stdin,
         })
+    }
+
+    /// Instantiates, waiting briefly for a free slot when every pool slot is
+    /// taken: released instances are reset in the background, so a burst can
+    /// momentarily outrun them.
+    async fn instantiate(
+        &self,
+        store: &mut Store<State>,
+    ) -> Result<bindings::Sandbox, SandboxError> {
+        let give_up = Instant::now() + SLOT_WAIT;
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match self.pre.instantiate_async(&mut *store).await {
+                Ok(instance) => return Ok(instance),
+                Err(e)
+                    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                        .is_some()
+                        && Instant::now() < give_up =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(SandboxError::wasmtime("instantiating the python snapshot")(
+                        e,
+                    ));
+                }
+            }
+        }
     }
 
     /// Runs `job` in a prepared sandbox, consuming it.
@@ -168,7 +196,11 @@ impl Python {
             }
         })
         .await;
-        Ok(run::classify(&mut store, end, started, deadline))
+        let result = run::classify(&mut store, end, started, deadline);
+        // Releasing the instance resets the pages it dirtied (see
+        // KEEP_RESIDENT_MEMORY): real work, but nobody waits for it.
+        tokio::task::spawn_blocking(move || drop(store));
+        Ok(result)
     }
 
     /// Instantiates on demand and runs; the duration includes instantiation.
