@@ -152,39 +152,38 @@ fn serve_main(args: ServeArgs) -> ExitCode {
         eprintln!("goru: {e:#}");
         return ExitCode::from(USAGE);
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
+    block_on(async {
+        match crate::server::serve(config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("goru: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+/// Runs `main` on a fresh multi-threaded runtime.
+fn block_on(main: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(main),
         Err(e) => {
             eprintln!("goru: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(crate::server::serve(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("goru: {e:#}");
             ExitCode::from(1)
         }
     }
 }
 
 fn run_main(args: Args) -> ExitCode {
-    let stdout_is_tty = std::io::stdin().is_terminal();
-    let (code, stdin) = match read_inputs(&args, stdout_is_tty) {
+    let stdin_is_tty = std::io::stdin().is_terminal();
+    let (code, stdin) = match read_inputs(&args, stdin_is_tty) {
         Ok(inputs) => inputs,
         Err(message) => {
             eprintln!("goru: {message}");
             return ExitCode::from(USAGE);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("goru: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    runtime.block_on(run(args, code, stdin))
+    block_on(run(args, code, stdin))
 }
 
 fn read_inputs(args: &Args, stdin_is_tty: bool) -> Result<(String, Vec<u8>), String> {

@@ -74,6 +74,18 @@ impl ApiError {
         }
     }
 
+    /// A body that could not be read: too large (413) or broken.
+    pub fn from_body_rejection(
+        rejection: axum::extract::rejection::BytesRejection,
+        limit: usize,
+    ) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::BodyTooLarge { limit }
+        } else {
+            Self::bad("invalid_body", None, rejection.body_text())
+        }
+    }
+
     /// Maps a sandbox refusal to the request field it is about.
     pub fn from_sandbox(e: SandboxError, run_id: &str) -> Self {
         match e {

@@ -79,15 +79,7 @@ pub async fn put(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     check_content_type(&headers)?;
-    let body = body.map_err(|r| {
-        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::BodyTooLarge {
-                limit: state.body_limit(),
-            }
-        } else {
-            ApiError::bad("invalid_body", None, r.body_text())
-        }
-    })?;
+    let body = body.map_err(|r| ApiError::from_body_rejection(r, state.body_limit()))?;
     let body: PutBody = super::run::decode_json(&body)?;
     let ttl = body
         .ttl_seconds

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -63,15 +63,7 @@ pub async fn run(
 ) -> Result<Json<RunResponse>, ApiError> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     check_content_type(&headers)?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::BodyTooLarge {
-                limit: state.body_limit(),
-            }
-        } else {
-            ApiError::bad("invalid_body", None, rejection.body_text())
-        }
-    })?;
+    let body = body.map_err(|r| ApiError::from_body_rejection(r, state.body_limit()))?;
     let body = decode(&body)?;
     let (mut request, grants) = to_request(body);
     let limits = state

@@ -79,29 +79,7 @@ pub async fn start_server_with(
     let server = goru::server::start(config, registry)
         .await
         .expect("server starts");
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let base = format!("http://{}", server.addr);
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let ready = client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .map(|r| r.status().is_success());
-        if matches!(ready, Ok(true)) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    TestServer {
-        server,
-        client,
-        base,
-    }
+    wait_ready(server).await
 }
 
 impl TestServer {
