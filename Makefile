@@ -31,9 +31,20 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 
-## bench: criterion benchmarks of the engine (python vs python3.12, side by side)
-bench: build
+## bench: criterion benchmarks of the engine, then the HTTP service under load
+bench: build bench-engine bench-load
+
+.PHONY: bench-engine bench-load
+
+## bench-engine: criterion benchmarks of the engine (python vs python3.12, side by side)
+bench-engine: build
 	$(CARGO) bench --locked --bench engine
+
+## bench-load: the release server under wrk (latency, throughput, cold start, memory)
+## against a no-sandbox python3 subprocess; writes build/bench/summary.json
+bench-load: build
+	./scripts/bench/install-wrk.sh
+	python3 scripts/bench/load.py
 
 clean:
 	rm -rf build target

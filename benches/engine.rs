@@ -13,10 +13,11 @@
 //!   baseline the `python` runtime is measured against.
 //!
 //! Workloads: `pass` (pure per-run overhead), a small computation, a ~100 KB
-//! JSON round-trip, a host call round-trip (`kv_set` + `kv_get`, `python`
-//! only: `python3.12` has no host-call door), and importing a few heavier
+//! JSON round-trip, a host call round-trip (`kv_set` + `kv_get` through the
+//! real KV capability; `python3.12` reaches it over framed stdio), importing a few heavier
 //! stdlib modules, to compare with `pass` (`python` has them in its snapshot,
-//! see `guest/python/src/goru_preload.py`; `python3.12` loads them per run).
+//! see `guest/python/src/goru_preload.py`; `python3.12` loads them per run),
+//! and the pool: a run taking a prepared instance versus instantiating one.
 //!
 //! python3.12 runs take tens of milliseconds, so its functions (and any
 //! `python` case slower than a few ms) use fewer, flat samples, to keep the
@@ -26,14 +27,11 @@
 // case should stop the run loudly, which is what unwrap/expect do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use goru::host::{HostCalls, HostError, HostErrorKind, Registry};
+use goru::host::{Capabilities, Grants, HostCalls};
 use goru::sandbox::{RunRequest, Sandbox, SandboxConfig, Status};
-use serde_json::Value;
 use tokio::runtime::Runtime;
 
 const PYTHON: &str = "python";
@@ -53,41 +51,19 @@ s = json.dumps(doc)
 assert json.loads(s) == doc
 print(len(s))
 "#;
-const HOST_CALL: &str = r#"_goru_call("kv_set", {"key": "a", "value": "b"})
-print(_goru_call("kv_get", {"key": "a"}))
+const HOST_CALL: &str = r#"kv_set("a", "b")
+print(kv_get("a"))
 "#;
 const IMPORTS: &str = "import asyncio, csv, decimal, sqlite3";
 
-/// A tiny in-memory key-value store exposed as `kv_set` / `kv_get`.
-fn kv_registry() -> Registry {
-    let store: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
-    let mut reg = Registry::new();
-    let s = store.clone();
-    reg.register("kv_set", move |args: Value| {
-        let s = s.clone();
-        async move {
-            let key = key_of(&args)?;
-            let value = args.get("value").cloned().unwrap_or(Value::Null);
-            s.lock().unwrap().insert(key, value);
-            Ok(Value::Null)
-        }
-    });
-    let s = store;
-    reg.register("kv_get", move |args: Value| {
-        let s = s.clone();
-        async move {
-            let key = key_of(&args)?;
-            Ok(s.lock().unwrap().get(&key).cloned().unwrap_or(Value::Null))
-        }
-    });
-    reg
-}
-
-fn key_of(args: &Value) -> Result<String, HostError> {
-    args.get("key")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| HostError::new(HostErrorKind::Type, "key must be a string"))
+/// The real KV capability, as a run without a shared namespace gets it.
+fn kv_calls() -> HostCalls {
+    Capabilities::default()
+        .grant(
+            Grants::default(),
+            Instant::now() + Duration::from_secs(3600),
+        )
+        .expect("kv grant")
 }
 
 struct Bench {
@@ -196,7 +172,7 @@ impl Bench {
 fn engine(c: &mut Criterion) {
     let bench = Bench::new();
     let none = HostCalls::none();
-    let kv = kv_registry().grant(["kv_set", "kv_get"]);
+    let kv = kv_calls();
     let both = [PYTHON, PYTHON312];
 
     bench.group(c, "pass", PASS, &both, &none, |_| {});
@@ -210,7 +186,7 @@ fn engine(c: &mut Criterion) {
             "json document is {size} bytes, want ~100 KB"
         );
     });
-    bench.group(c, "host_call_kv", HOST_CALL, &[PYTHON], &kv, |out| {
+    bench.group(c, "host_call_kv", HOST_CALL, &both, &kv, |out| {
         assert_eq!(out.trim(), "b")
     });
     bench.group(

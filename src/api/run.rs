@@ -80,12 +80,12 @@ pub async fn run(
         .capabilities()
         .grant(grants, Instant::now() + limits.timeout)
         .map_err(|e| grant_error(e, &run_id))?;
-    metrics::gauge!("goru_runs_in_flight").increment(1.0);
+    let in_flight = InFlight::enter();
     let outcome = tokio::select! {
         outcome = state.sandbox().run(request) => outcome,
         () = state.hard_stop().cancelled() => Ok(ended_by_shutdown(state.started_at_shutdown())),
     };
-    metrics::gauge!("goru_runs_in_flight").decrement(1.0);
+    drop(in_flight);
     let result = outcome.map_err(|e| ApiError::from_sandbox(e, &run_id))?;
 
     let status = result.status.as_str();
@@ -102,6 +102,23 @@ pub async fn run(
         "run finished"
     );
     Ok(Json(RunResponse { run_id, result }))
+}
+
+/// Counts a run in flight until dropped, also when the client hangs up and
+/// the handler's future is dropped mid-run.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> Self {
+        metrics::gauge!("goru_runs_in_flight").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("goru_runs_in_flight").decrement(1.0);
+    }
 }
 
 pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
