@@ -99,6 +99,19 @@ impl ApiError {
             SandboxError::UnknownLanguage { .. } => {
                 Self::bad("unknown_language", "language".to_owned(), e.to_string())
             }
+            // Every instance slot stayed busy past the wait: saturation, not a bug.
+            SandboxError::Wasmtime { ref source, .. }
+                if source
+                    .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
+                metrics::counter!("goru_rejected_total", "reason" => "no_instance_slot")
+                    .increment(1);
+                Self::Overloaded {
+                    message: "server is saturated: no sandbox instance slot came free".into(),
+                    retry_after_secs: 1,
+                }
+            }
             other => {
                 tracing::error!(run_id, error = ?other, "run could not be attempted");
                 Self::Internal
