@@ -32,15 +32,7 @@ async fn runs_naming_a_namespace_share_it_and_the_kv_routes_see_it() {
     let r = ok(&s, json!({"code": "print(kv_get('answer'), kv_keys(), kv_delete('tmp'), kv_keys())", "policy": policy})).await;
     assert_eq!(r["stdout"], "42 ['answer', 'tmp'] True ['answer']\n");
 
-    let got: Value = s
-        .client
-        .get(s.url("/kv/shared-1/answer"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got: Value = s.get_json("/kv/shared-1/answer").await;
     assert_eq!(got["value"], "42");
     let put = s
         .client
@@ -56,15 +48,7 @@ async fn runs_naming_a_namespace_share_it_and_the_kv_routes_see_it() {
     )
     .await;
     assert_eq!(r["stdout"], "seeded\n");
-    let list: Value = s
-        .client
-        .get(s.url("/kv/shared-1?prefix=in"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = s.get_json("/kv/shared-1?prefix=in").await;
     assert_eq!(list["keys"], json!(["input"]));
     let del: Value = s
         .client

@@ -303,21 +303,7 @@ async fn a_hundred_concurrent_requests_are_all_answered_correctly() {
 async fn busy_loops_do_not_delay_healthz() {
     let s = start_server(server_config()).await;
     let loops: Vec<_> = (0..4)
-        .map(|_| {
-            let client = s.client.clone();
-            let url = s.url("/run");
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({"code": "while True: pass", "policy": {"timeout_ms": 3000}}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json::<Value>()
-                    .await
-                    .unwrap()
-            })
-        })
+        .map(|_| s.spawn_run(json!({"code": "while True: pass", "policy": {"timeout_ms": 3000}})))
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     for _ in 0..5 {
@@ -407,15 +393,7 @@ async fn ops_routes_match_the_spec() {
         assert_eq!(status, 200, "{path}: {body}");
         assert_matches_spec(path, "get", status, &body);
     }
-    let runtimes: Value = s
-        .client
-        .get(s.url("/runtimes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runtimes: Value = s.get_json("/runtimes").await;
     assert_eq!(runtimes["limits"]["maximum"]["timeout_ms"], 60000);
 }
 
@@ -424,21 +402,7 @@ async fn graceful_shutdown_lets_runs_finish_within_the_grace_period() {
     let mut config = server_config();
     config.server.shutdown_grace_ms = 3000;
     let s = start_server(config).await;
-    let in_flight = {
-        let client = s.client.clone();
-        let url = s.url("/run");
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&json!({"code": "import time; time.sleep(1); print('finished')"}))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        })
-    };
+    let in_flight = s.spawn_run(json!({"code": "import time; time.sleep(1); print('finished')"}));
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.server.shutdown();
     let body = in_flight.await.unwrap();
@@ -459,21 +423,8 @@ async fn runs_past_the_grace_period_end_as_timeout() {
     let mut config = server_config();
     config.server.shutdown_grace_ms = 300;
     let s = start_server(config).await;
-    let in_flight = {
-        let client = s.client.clone();
-        let url = s.url("/run");
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&json!({"code": "while True: pass", "policy": {"timeout_ms": 30000}}))
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        })
-    };
+    let in_flight =
+        s.spawn_run(json!({"code": "while True: pass", "policy": {"timeout_ms": 30000}}));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = Instant::now();
     s.server.shutdown();

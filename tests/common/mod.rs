@@ -97,6 +97,24 @@ impl TestServer {
             .unwrap()
     }
 
+    /// GETs `path` and returns its JSON body, whatever the status.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Starts a POST /run in the background; the handle gives its JSON body.
+    pub fn spawn_run(&self, body: serde_json::Value) -> tokio::task::JoinHandle<serde_json::Value> {
+        let request = self.client.post(self.url("/run")).json(&body);
+        tokio::spawn(async move { request.send().await.unwrap().json().await.unwrap() })
+    }
+
     /// POSTs to /run and returns the 200 body.
     pub async fn run_ok(&self, body: serde_json::Value) -> serde_json::Value {
         let response = self.run(body).await;
