@@ -30,8 +30,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
-use goru::host::{Capabilities, Grants, HostCalls};
-use goru::sandbox::{RunRequest, Sandbox, SandboxConfig, Status};
+use goru::host::Capabilities;
+use goru::runner::{RunSpec, Runner};
+use goru::sandbox::{Sandbox, SandboxConfig, Status};
 use tokio::runtime::Runtime;
 
 const PYTHON: &str = "python";
@@ -56,19 +57,9 @@ print(kv_get("a"))
 "#;
 const IMPORTS: &str = "import asyncio, csv, decimal, sqlite3";
 
-/// The real KV capability, as a run without a shared namespace gets it.
-fn kv_calls() -> HostCalls {
-    Capabilities::default()
-        .grant(
-            Grants::default(),
-            Instant::now() + Duration::from_secs(3600),
-        )
-        .expect("kv grant")
-}
-
 struct Bench {
     rt: Runtime,
-    sandbox: Sandbox,
+    runner: Runner,
 }
 
 impl Bench {
@@ -85,31 +76,30 @@ impl Bench {
                 .expect("precompile runtimes");
             sandbox
         });
-        Self { rt, sandbox }
+        Self {
+            rt,
+            runner: Runner::new(sandbox, Capabilities::default()),
+        }
     }
 
-    fn request(code: &str, language: &str, host: &HostCalls) -> RunRequest {
-        RunRequest {
+    /// A run through the whole pipeline (limits, grants: a private KV
+    /// namespace, as every run without a shared one gets), as the service
+    /// makes it.
+    fn request(code: &str, language: &str) -> RunSpec {
+        RunSpec {
             code: code.to_owned(),
             language: Some(language.to_owned()),
-            host: host.clone(),
             ..Default::default()
         }
     }
 
     /// Runs the case once and checks it, so a broken case is never timed.
     /// Returns the run's stdout and how long the whole call took.
-    fn check(
-        &self,
-        workload: &str,
-        code: &str,
-        language: &str,
-        host: &HostCalls,
-    ) -> (String, Duration) {
+    fn check(&self, workload: &str, code: &str, language: &str) -> (String, Duration) {
         let started = Instant::now();
         let result = self
             .rt
-            .block_on(self.sandbox.run(Self::request(code, language, host)))
+            .block_on(self.runner.run(Self::request(code, language)))
             .expect("run");
         let elapsed = started.elapsed();
         assert_eq!(
@@ -130,12 +120,11 @@ impl Bench {
         workload: &str,
         code: &str,
         languages: &[&str],
-        host: &HostCalls,
         validate: impl Fn(&str),
     ) {
         let mut group = c.benchmark_group(workload);
         for &language in languages {
-            let (stdout, elapsed) = self.check(workload, code, language, host);
+            let (stdout, elapsed) = self.check(workload, code, language);
             validate(&stdout);
             if language == PYTHON312 {
                 group
@@ -157,10 +146,13 @@ impl Bench {
                     .warm_up_time(Duration::from_secs(1))
                     .measurement_time(Duration::from_secs(4));
             }
-            let request = Self::request(code, language, host);
             group.bench_function(language, |b| {
                 b.to_async(&self.rt).iter(|| async {
-                    let result = self.sandbox.run(request.clone()).await.unwrap();
+                    let result = self
+                        .runner
+                        .run(Self::request(code, language))
+                        .await
+                        .unwrap();
                     std::hint::black_box(result)
                 });
             });
@@ -171,22 +163,20 @@ impl Bench {
 
 fn engine(c: &mut Criterion) {
     let bench = Bench::new();
-    let none = HostCalls::none();
-    let kv = kv_calls();
     let both = [PYTHON, PYTHON312];
 
-    bench.group(c, "pass", PASS, &both, &none, |_| {});
-    bench.group(c, "compute", COMPUTE, &both, &none, |out| {
+    bench.group(c, "pass", PASS, &both, |_| {});
+    bench.group(c, "compute", COMPUTE, &both, |out| {
         assert_eq!(out.trim(), "285")
     });
-    bench.group(c, "json_100kb", JSON_ROUND_TRIP, &both, &none, |out| {
+    bench.group(c, "json_100kb", JSON_ROUND_TRIP, &both, |out| {
         let size: usize = out.trim().parse().unwrap();
         assert!(
             (90_000..=110_000).contains(&size),
             "json document is {size} bytes, want ~100 KB"
         );
     });
-    bench.group(c, "host_call_kv", HOST_CALL, &both, &kv, |out| {
+    bench.group(c, "host_call_kv", HOST_CALL, &both, |out| {
         assert_eq!(out.trim(), "b")
     });
     bench.group(
@@ -194,7 +184,6 @@ fn engine(c: &mut Criterion) {
         "import_asyncio_csv_decimal_sqlite3",
         IMPORTS,
         &both,
-        &none,
         |_| {},
     );
 }
@@ -207,29 +196,38 @@ fn pool(c: &mut Criterion) {
     let pooled = bench.rt.block_on(async {
         let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
         sandbox.start_pool(4).await.expect("pool");
-        sandbox
+        Runner::new(sandbox, Capabilities::default())
     });
-    let request = Bench::request(PASS, PYTHON, &HostCalls::none());
     let mut group = c.benchmark_group("pool");
     group
         .sample_size(30)
         .measurement_time(Duration::from_secs(4));
     group.bench_function("instantiate_on_demand", |b| {
         b.to_async(&bench.rt).iter(|| async {
-            std::hint::black_box(bench.sandbox.run(request.clone()).await.unwrap())
+            std::hint::black_box(
+                bench
+                    .runner
+                    .run(Bench::request(PASS, PYTHON))
+                    .await
+                    .unwrap(),
+            )
         });
     });
     group.bench_function("take_prepared", |b| {
         b.to_async(&bench.rt).iter_custom(|iters| {
-            let (pooled, request) = (pooled.clone(), request.clone());
+            let pooled = pooled.clone();
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    while pooled.pool_status().is_none_or(|(ready, _)| ready == 0) {
+                    while pooled
+                        .sandbox()
+                        .pool_status()
+                        .is_none_or(|(ready, _)| ready == 0)
+                    {
                         tokio::time::sleep(Duration::from_micros(200)).await;
                     }
                     let started = Instant::now();
-                    std::hint::black_box(pooled.run(request.clone()).await.unwrap());
+                    std::hint::black_box(pooled.run(Bench::request(PASS, PYTHON)).await.unwrap());
                     total += started.elapsed();
                 }
                 total

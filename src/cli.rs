@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::sandbox::{
-    LANGUAGES, LimitRequest, RunRequest, RunResult, Sandbox, SandboxConfig, Status,
-};
+use crate::runner::{RunError, RunSpec, Runner};
+use crate::sandbox::{LANGUAGES, LimitRequest, RunResult, Sandbox, SandboxConfig, Status};
 
 /// Run Python in a WebAssembly sandbox.
 ///
@@ -89,6 +88,12 @@ pub struct Args {
     /// (e.g. /data:./input:ro). Repeatable. Reached with fs_* functions.
     #[arg(long = "mount", value_name = "GUEST:HOST:MODE")]
     pub mounts: Vec<String>,
+
+    /// Run against a local directory: its files are placed in the guest's
+    /// working directory (/work) and the files the run creates or changes are
+    /// written back to it. Symlinks are skipped.
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 
     /// Let http_* reach this host (api.example.com, *.example.com, host:8443). Repeatable.
     #[arg(long = "allow-host", value_name = "PATTERN")]
@@ -224,6 +229,13 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         runtime_dir: args.runtime_dir.clone(),
         ..SandboxConfig::default()
     };
+    if args.workdir.is_some()
+        && let Some(files) = config.files.as_mut()
+    {
+        // Everything the run writes goes back to the user's directory.
+        files.max_returned_bytes = files.quota_bytes;
+        files.max_input_files = files.quota_files as usize;
+    }
     if args.no_cache {
         config.cache_dir = None;
     } else if let Some(dir) = &args.cache_dir {
@@ -239,36 +251,57 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         fuel: args.fuel,
         max_output_bytes: args.max_output,
     };
-    let host = match grant(&args, &sandbox, &limits) {
-        Ok(host) => host,
+    let (capabilities, grants) = match grant(&args) {
+        Ok(granted) => granted,
         Err(message) => {
             eprintln!("goru: {message}");
             return ExitCode::from(USAGE);
         }
     };
-    let request = RunRequest {
+    let files = match &args.workdir {
+        Some(dir) => match crate::cli_files::read_dir(dir, sandbox.files()) {
+            Ok(files) => files,
+            Err(message) => {
+                eprintln!("goru: --workdir: {message}");
+                return ExitCode::from(USAGE);
+            }
+        },
+        None => Vec::new(),
+    };
+    let spec = RunSpec {
         code,
         language: Some(args.lang.clone()),
         stdin,
         limits,
-        host,
+        grants,
+        files,
+        sink: None,
     };
-    match sandbox.run(request).await {
-        Ok(result) => report(&result, args.json),
-        Err(e @ crate::error::SandboxError::Limit(_)) => {
-            eprintln!("goru: {e}");
+    match Runner::new(sandbox, capabilities).run(spec).await {
+        Ok(result) => {
+            if let Some(dir) = &args.workdir
+                && let Err(message) = crate::cli_files::write_back(dir, &result.files)
+            {
+                eprintln!("goru: --workdir: {message}");
+            }
+            report(&result, args.json)
+        }
+        Err(e @ (RunError::Limit(_) | RunError::Grant(_))) => {
+            let message = match &e {
+                RunError::Grant(g) if g.field.starts_with("allowed_hosts") => {
+                    format!("--allow-host: {e}")
+                }
+                _ => e.to_string(),
+            };
+            eprintln!("goru: {message}");
             ExitCode::from(USAGE)
         }
         Err(e) => fail(&e),
     }
 }
 
-/// The run's host functions: private KV always; HTTP and files as flagged.
-fn grant(
-    args: &Args,
-    sandbox: &Sandbox,
-    limits: &LimitRequest,
-) -> Result<crate::host::HostCalls, String> {
+/// What the run may reach: private KV always; HTTP and files as flagged.
+fn grant(args: &Args) -> Result<(crate::host::Capabilities, crate::host::Grants), String> {
     let http = crate::host::http::HttpConfig {
         allow_addresses: args.allow_addresses.clone(),
         ..Default::default()
@@ -281,22 +314,12 @@ fn grant(
     };
     let opened_mounts =
         crate::host::fs::open_cli_mounts(&args.mounts).map_err(|e| e.to_string())?;
-    let timeout = sandbox
-        .limits()
-        .resolve(limits)
-        .map_err(|e| e.to_string())?
-        .timeout;
     let grants = crate::host::Grants {
         allowed_hosts: args.allow_hosts.clone(),
         opened_mounts,
         ..Default::default()
     };
-    capabilities
-        .grant(grants, std::time::Instant::now() + timeout)
-        .map_err(|e| match e.field.split('[').next() {
-            Some("allowed_hosts") => format!("--allow-host: {e}"),
-            _ => e.to_string(),
-        })
+    Ok((capabilities, grants))
 }
 
 fn fail(e: &dyn std::error::Error) -> ExitCode {

@@ -18,7 +18,8 @@ use crate::host::functions::FunctionConfig;
 use crate::host::http::{HttpConfig, SecretHeader};
 use crate::host::kv::KvLimits;
 use crate::host::{Capabilities, Registry};
-use crate::sandbox::{EngineOptions, LimitPolicy, Limits, SandboxConfig};
+use crate::sandbox::{EngineOptions, FilesConfig, LimitPolicy, Limits, SandboxConfig};
+use crate::session::SessionConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -60,6 +61,10 @@ pub struct Config {
     pub cache_dir: PathBuf,
     pub server: ServerConfig,
     pub limits: LimitsConfig,
+    /// Interpreters kept between requests (`/sessions`).
+    pub sessions: SessionConfig,
+    /// Each run's working directory: its quota and the files crossing it.
+    pub files: FilesConfig,
     pub log: LogConfig,
     /// KV limits, for every namespace.
     pub kv: KvLimits,
@@ -213,6 +218,8 @@ impl Default for Config {
             cache_dir: SandboxConfig::default_cache_dir().unwrap_or_default(),
             server: ServerConfig::default(),
             limits: LimitsConfig::default(),
+            sessions: SessionConfig::default(),
+            files: FilesConfig::default(),
             log: LogConfig::default(),
             kv: KvLimits::default(),
             http: HttpSettings::default(),
@@ -326,6 +333,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.sessions.validate().map_err(invalid)?;
         if self.server.concurrency == 0 {
             return Err(invalid("server.concurrency must be at least 1"));
         }
@@ -372,7 +380,9 @@ impl Config {
     pub fn sandbox_config(&self) -> SandboxConfig {
         // Runs in flight, the pool, and instances still being reset in the
         // background after their run; slots cost address space, not memory.
-        let slots = 2 * (self.server.concurrency + self.server.pool_size) + 16;
+        // Each live session holds one instance too.
+        let slots =
+            2 * (self.server.concurrency + self.server.pool_size) + self.sessions.max_live + 16;
         SandboxConfig {
             runtime_dir: self.runtime_dir.clone(),
             cache_dir: (!self.cache_dir.as_os_str().is_empty()).then(|| self.cache_dir.clone()),
@@ -381,6 +391,7 @@ impl Config {
                 instances: u32::try_from(slots).unwrap_or(u32::MAX),
                 max_memory_bytes: self.limits.ceiling.memory_mb.saturating_mul(MIB),
             },
+            files: Some(self.files.clone()),
         }
     }
 

@@ -55,6 +55,19 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error("language {language} has no sessions: each run boots a fresh interpreter; use python")]
+    SessionsUnsupported { language: &'static str },
+    #[error("the session's interpreter was ended by an earlier cell")]
+    SessionEnded,
+    #[error("language {language} has no working directory for files; use python")]
+    FilesUnsupported { language: &'static str },
+    /// Request files could not be placed in the run directory (or the
+    /// directory could not be made).
+    #[error("the run directory: {source}")]
+    Files {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("the sandbox executor failed: {0}")]
     Executor(String),
     #[error("wasmtime failed: {context}")]

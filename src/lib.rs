@@ -5,8 +5,11 @@
 
 pub mod api;
 pub mod cli;
+mod cli_files;
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod runner;
 pub mod sandbox;
 pub mod server;
+pub mod session;

@@ -83,9 +83,11 @@ pub async fn start_with_env(
                 "shutting down: no new connections; in-flight runs may finish"
             );
             let hard_stop = state.hard_stop().clone();
+            let sessions = state.sessions().clone();
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
                 hard_stop.cancel();
+                sessions.close_all();
             });
         }
     };

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use goru::sandbox::{CacheOutcome, RunRequest, Sandbox, SandboxConfig, Status};
+use goru::host::Capabilities;
+use goru::runner::{RunSpec, Runner};
+use goru::sandbox::{CacheOutcome, Sandbox, SandboxConfig, Status};
 
 fn sandbox(cache: &Path) -> Sandbox {
     Sandbox::new(SandboxConfig {
@@ -28,8 +30,8 @@ async fn precompile(cache: &Path) -> CacheOutcome {
 }
 
 async fn runs(cache: &Path) {
-    let r = sandbox(cache)
-        .run(RunRequest {
+    let r = Runner::new(sandbox(cache), Capabilities::default())
+        .run(RunSpec {
             code: "print(6 * 7)".into(),
             language: Some("python3.12".into()),
             ..Default::default()

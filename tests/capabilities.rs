@@ -368,12 +368,12 @@ async fn a_run_without_grants_sees_nothing_while_a_granted_run_is_in_flight() {
 
 #[tokio::test]
 async fn a_function_added_for_one_run_is_gone_in_the_next() {
-    let sandbox = common::sandbox();
+    let runner = common::runner();
     let mut first = goru::host::HostCalls::none();
     first.add("only_for_me", |_| async { Ok(json!("mine")) });
     let mut req = common::request("python", "print(_goru_call('only_for_me'))");
-    req.host = first;
-    assert_eq!(sandbox.run(req).await.unwrap().stdout, "mine\n");
+    req.grants.extra = first;
+    assert_eq!(runner.run(req).await.unwrap().stdout, "mine\n");
     let r = common::run("_goru_call('only_for_me')").await;
     assert_eq!(r.error.unwrap().type_name, "PermissionError");
 }

@@ -230,7 +230,7 @@ async fn stdin_content_reaches_the_guest() {
 async fn stdin_above_the_limit_is_refused_before_running() {
     let mut req = request("python", "pass");
     req.stdin = vec![b'a'; (1 << 20) + 1];
-    let err = common::sandbox().run(req).await.unwrap_err();
+    let err = common::runner().run(req).await.unwrap_err();
     assert!(err.to_string().contains("stdin"), "{err}");
 }
 
@@ -238,13 +238,13 @@ async fn stdin_above_the_limit_is_refused_before_running() {
 async fn limits_above_the_ceiling_are_refused_naming_the_field() {
     let mut req = request("python", "pass");
     req.limits = timeout(3_600_000);
-    let err = common::sandbox().run(req).await.unwrap_err();
+    let err = common::runner().run(req).await.unwrap_err();
     assert!(err.to_string().contains("timeout_ms"), "{err}");
 }
 
 #[tokio::test]
 async fn an_unknown_language_lists_the_known_ones() {
-    let err = common::sandbox()
+    let err = common::runner()
         .run(request("ruby", "pass"))
         .await
         .unwrap_err();

@@ -33,7 +33,7 @@ async fn a_granted_function_returns_json_to_the_guest() {
         "python",
         "u = _goru_call('get_user', {'id': '123'})\nprint(u['name'], type(u).__name__)",
     );
-    req.host = registry().grant(["get_user"]);
+    req.grants.extra = registry().grant(["get_user"]);
     let r = run_req(req).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.stdout, "user-123 dict\n");
@@ -45,14 +45,14 @@ async fn the_goru_module_offers_the_same_door() {
         "python",
         "import goru\nprint(goru.call('get_user', {'id': '7'})['id'])",
     );
-    req.host = registry().grant(["get_user"]);
+    req.grants.extra = registry().grant(["get_user"]);
     assert_eq!(run_req(req).await.stdout, "7\n");
 }
 
 #[tokio::test]
 async fn an_ungranted_function_raises_permission_error_naming_it() {
     let mut req = request("python", "_goru_call('get_user', {'id': '1'})");
-    req.host = registry().grant(["fails"]);
+    req.grants.extra = registry().grant(["fails"]);
     let r = run_req(req).await;
     let e = r.error.unwrap();
     assert_eq!(e.type_name, "PermissionError");
@@ -72,7 +72,7 @@ async fn a_run_without_grants_cannot_call_anything() {
 #[tokio::test]
 async fn an_unknown_function_raises_naming_it() {
     let mut req = request("python", "_goru_call('nope', {})");
-    req.host = registry().grant(["nope"]);
+    req.grants.extra = registry().grant(["nope"]);
     let e = run_req(req).await.error.unwrap();
     assert!(e.message.contains("nope"), "{}", e.message);
 }
@@ -81,7 +81,7 @@ async fn an_unknown_function_raises_naming_it() {
 async fn a_function_error_is_an_exception_with_the_operators_message() {
     let code = "try:\n    _goru_call('fails')\nexcept ValueError as e:\n    print('caught', e)";
     let mut req = request("python", code);
-    req.host = registry().grant(["fails"]);
+    req.grants.extra = registry().grant(["fails"]);
     let r = run_req(req).await;
     assert_eq!(r.stdout, "caught no such user\n", "{r:?}");
 }
@@ -89,7 +89,7 @@ async fn a_function_error_is_an_exception_with_the_operators_message() {
 #[tokio::test]
 async fn the_deadline_ends_a_run_blocked_inside_a_host_call() {
     let mut req = request("python", "_goru_call('hangs')");
-    req.host = registry().grant(["hangs"]);
+    req.grants.extra = registry().grant(["hangs"]);
     req.limits = common::timeout(300);
     let r = run_req(req).await;
     assert_eq!(r.status, Status::Timeout);
@@ -103,12 +103,12 @@ async fn a_grant_held_by_a_concurrent_run_does_not_leak() {
         "python",
         "import time\nfor _ in range(20):\n    _goru_call('get_user', {'id': 'a'})\n    time.sleep(0.01)\nprint('ok')",
     );
-    granted.host = registry.grant(["get_user"]);
+    granted.grants.extra = registry.grant(["get_user"]);
     let mut ungranted = request(
         "python",
         "import time\ntime.sleep(0.05)\n_goru_call('get_user', {'id': 'b'})",
     );
-    ungranted.host = registry.grant(Vec::<String>::new());
+    ungranted.grants.extra = registry.grant(Vec::<String>::new());
     let (g, u) = tokio::join!(run_req(granted), run_req(ungranted));
     assert_eq!(g.status, Status::Ok, "{g:?}");
     assert_eq!(u.error.unwrap().type_name, "PermissionError");
@@ -117,7 +117,7 @@ async fn a_grant_held_by_a_concurrent_run_does_not_leak() {
 #[tokio::test]
 async fn arguments_that_are_not_json_raise_in_the_guest() {
     let mut req = request("python", "_goru_call('get_user', {'x': object()})");
-    req.host = registry().grant(["get_user"]);
+    req.grants.extra = registry().grant(["get_user"]);
     assert_eq!(run_req(req).await.error.unwrap().type_name, "TypeError");
 }
 
@@ -125,7 +125,7 @@ async fn arguments_that_are_not_json_raise_in_the_guest() {
 async fn python312_reaches_the_same_door_over_framed_stdio() {
     let code = "import sys\nu = _goru_call('get_user', {'id': '9'})\nprint(u['name'])\ntry:\n    _goru_call('fails')\nexcept PermissionError as e:\n    print('refused', e)\nprint(sys.stdin.read())";
     let mut req = request("python3.12", code);
-    req.host = registry().grant(["get_user"]);
+    req.grants.extra = registry().grant(["get_user"]);
     req.stdin = b"user stdin".to_vec();
     let r = run_req(req).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
@@ -139,7 +139,7 @@ async fn python312_reaches_the_same_door_over_framed_stdio() {
 #[tokio::test]
 async fn python312_times_out_inside_a_host_call() {
     let mut req = request("python3.12", "_goru_call('hangs')");
-    req.host = registry().grant(["hangs"]);
+    req.grants.extra = registry().grant(["hangs"]);
     req.limits = common::timeout(500);
     let r = run_req(req).await;
     assert_eq!(r.status, Status::Timeout);

@@ -952,7 +952,7 @@ const GUEST_OUT: &str = "hello from the host\n['b.txt']\nPermissionError\nPermis
 async fn run_guest(language: &str) {
     let host = Host::new();
     let mut req = common::request(language, GUEST);
-    req.host = host.calls(Mode::Ro);
+    req.grants.extra = host.calls(Mode::Ro);
     let r = common::run_req(req).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.stdout, GUEST_OUT);
@@ -980,7 +980,7 @@ except FileExistsError:
     print("FileExistsError")
 "#;
     let mut req = common::request("python", code);
-    req.host = host.calls(Mode::Rwc);
+    req.grants.extra = host.calls(Mode::Rwc);
     let r = common::run_req(req).await;
     assert_eq!(r.status, Status::Ok, "{r:?}");
     assert_eq!(r.stdout, "4\nFileExistsError\n");

@@ -661,7 +661,7 @@ async fn a_python_guest_fetches_through_http_request() {
          except PermissionError as e:\n    print('refused')\n"
     );
     let mut req = common::request("python", &code);
-    req.host = calls(
+    req.grants.extra = calls(
         internal(),
         &[&format!("localhost:{}", s.port), "169.254.169.254"],
     );

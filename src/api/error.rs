@@ -7,6 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::SandboxError;
+use crate::host::GrantError;
+use crate::runner::RunError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,6 +26,21 @@ pub enum ApiError {
     NotFound { path: String },
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A session id that names no live session (unknown, expired, deleted).
+    #[error("{message}")]
+    SessionNotFound { message: String },
+    /// A session that an earlier cell ended.
+    #[error("{message}")]
+    Gone { message: String },
+    /// A per-server limit (live sessions) is reached.
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// Another cell of the session is running.
+    #[error("{message}")]
+    Conflict { message: String },
     #[error("{message}")]
     Overloaded {
         message: String,
@@ -68,6 +85,10 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Self::SessionNotFound { .. } => (StatusCode::NOT_FOUND, "session_not_found"),
+            Self::Gone { .. } => (StatusCode::GONE, "session_ended"),
+            Self::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_sessions"),
+            Self::Conflict { .. } => (StatusCode::CONFLICT, "cell_running"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -86,6 +107,38 @@ impl ApiError {
         }
     }
 
+    /// Maps a refusal of the run pipeline to the request field it is about.
+    pub fn from_run(e: RunError, run_id: &str) -> Self {
+        match e {
+            RunError::Limit(limit) => Self::from_sandbox(limit.into(), run_id),
+            RunError::Grant(grant) => Self::from_grant(grant, run_id),
+            RunError::Files(files) => Self::bad("invalid_file", files.field(), files.to_string()),
+            RunError::Sandbox(e) => Self::from_sandbox(e, run_id),
+            RunError::SessionEnded { .. } => Self::Gone {
+                message: e.to_string(),
+            },
+            RunError::CellBusy => Self::Conflict {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    fn from_grant(e: GrantError, run_id: &str) -> Self {
+        if e.server_side {
+            tracing::error!(run_id, error = %e, "a grant failed on the host side");
+            return Self::Internal;
+        }
+        let code = match e.field.split(['.', '[']).next().unwrap_or_default() {
+            "functions" => "unknown_function",
+            _ => "invalid_grant",
+        };
+        Self::bad(
+            code,
+            format!("policy.{}", e.field),
+            format!("policy.{}", e.message),
+        )
+    }
+
     /// Maps a sandbox refusal to the request field it is about.
     pub fn from_sandbox(e: SandboxError, run_id: &str) -> Self {
         match e {
@@ -99,6 +152,15 @@ impl ApiError {
             SandboxError::UnknownLanguage { .. } => {
                 Self::bad("unknown_language", "language".to_owned(), e.to_string())
             }
+            SandboxError::SessionsUnsupported { .. } => {
+                Self::bad("sessions_unsupported", "language".to_owned(), e.to_string())
+            }
+            SandboxError::FilesUnsupported { .. } => {
+                Self::bad("files_unsupported", "files".to_owned(), e.to_string())
+            }
+            SandboxError::SessionEnded => Self::Gone {
+                message: e.to_string(),
+            },
             // Every instance slot stayed busy past the wait: saturation, not a bug.
             SandboxError::Wasmtime { ref source, .. }
                 if source
@@ -120,10 +182,11 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        let field = match &self {
+impl ApiError {
+    /// The JSON body: `{"error": {code, message, field}}`.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, code) = self.status_and_code();
+        let field = match self {
             Self::BadRequest { field, .. } => field.as_deref(),
             _ => None,
         };
@@ -134,8 +197,18 @@ impl IntoResponse for ApiError {
                 field,
             },
         };
-        let mut response = (status, Json(body)).into_response();
+        serde_json::to_value(body).unwrap_or_default()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        let mut response = (status, Json(self.body())).into_response();
         if let Self::Overloaded {
+            retry_after_secs, ..
+        }
+        | Self::TooMany {
             retry_after_secs, ..
         } = self
         {

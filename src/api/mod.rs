@@ -5,6 +5,8 @@ mod error;
 mod kv;
 mod ops;
 mod run;
+mod sessions;
+mod stream;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -26,15 +28,17 @@ pub use run::{Policy, RunBody, RunResponse};
 
 use crate::config::Config;
 use crate::host::Capabilities;
+use crate::runner::Runner;
 use crate::sandbox::Sandbox;
+use crate::session::Sessions;
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
 struct Inner {
-    sandbox: Sandbox,
-    capabilities: Capabilities,
+    runner: Runner,
+    sessions: Sessions,
     admission: Admission,
     config: Config,
     metrics: PrometheusHandle,
@@ -57,8 +61,8 @@ impl AppState {
             Duration::from_millis(config.server.queue_timeout_ms),
         );
         Self(Arc::new(Inner {
-            sandbox,
-            capabilities,
+            runner: Runner::new(sandbox, capabilities),
+            sessions: Sessions::new(config.sessions.clone()),
             admission,
             config,
             metrics,
@@ -68,12 +72,21 @@ impl AppState {
         }))
     }
 
+    /// The one run pipeline every route goes through.
+    pub fn runner(&self) -> &Runner {
+        &self.0.runner
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.0.sessions
+    }
+
     pub fn sandbox(&self) -> &Sandbox {
-        &self.0.sandbox
+        self.0.runner.sandbox()
     }
 
     pub fn capabilities(&self) -> &Capabilities {
-        &self.0.capabilities
+        self.0.runner.capabilities()
     }
 
     pub fn admission(&self) -> &Admission {
@@ -128,6 +141,9 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.body_limit();
     Router::new()
         .route("/run", post(run::run))
+        .route("/sessions", post(sessions::create).get(sessions::list))
+        .route("/sessions/{id}", get(sessions::get).delete(sessions::delete))
+        .route("/sessions/{id}/run", post(sessions::run_cell))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/runtimes", get(ops::runtimes))

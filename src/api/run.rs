@@ -10,11 +10,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
 use super::AppState;
 use super::error::ApiError;
+use super::stream;
+use crate::host::Grants;
 use crate::host::fs::MountRequest;
-use crate::host::{GrantError, Grants};
-use crate::sandbox::{LimitRequest, RunRequest, RunResult, Status, Truncated};
+use crate::runner::{FileError, RunError, RunSpec};
+use crate::sandbox::{InputFile, LimitRequest, OutputSink, RunResult, Status, Truncated};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +31,53 @@ pub struct RunBody {
     pub stdin: Option<String>,
     #[serde(default)]
     pub policy: Policy,
+    /// Placed in the working directory (`/work`) before the code runs.
+    #[serde(default)]
+    pub files: Vec<FileBody>,
+}
+
+/// A file sent with a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBody {
+    /// Relative to the working directory, e.g. `data/in.csv`.
+    pub path: String,
+    pub content: String,
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    Base64,
+}
+
+/// Decodes request files; a bad entry is named.
+pub(super) fn decode_files(files: Vec<FileBody>) -> Result<Vec<InputFile>, FileError> {
+    use base64::Engine;
+    files
+        .into_iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let content = match f.encoding {
+                Encoding::Utf8 => f.content.into_bytes(),
+                Encoding::Base64 => base64::engine::general_purpose::STANDARD
+                    .decode(f.content.trim())
+                    .map_err(|_| FileError::Encoding {
+                        index,
+                        encoding: "base64",
+                    })?,
+            };
+            Ok(InputFile {
+                path: f.path,
+                content,
+            })
+        })
+        .collect()
 }
 
 /// Per-run limits and capability grants.
@@ -60,38 +112,49 @@ pub async fn run(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<RunResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     check_content_type(&headers)?;
     let body = body.map_err(|r| ApiError::from_body_rejection(r, state.body_limit()))?;
     let body = decode(&body)?;
-    let (mut request, grants) = to_request(body);
-    let limits = state
-        .sandbox()
-        .limits()
-        .resolve(&request.limits)
-        .map_err(|e| ApiError::from_sandbox(e.into(), &run_id))?;
-    let language = request.language.clone().unwrap_or_else(|| "python".into());
+    let (sink, output) = stream::channel(&headers);
+    let checked = to_spec(body, sink)
+        .and_then(|spec| state.runner().check(spec))
+        .map_err(|e| ApiError::from_run(e, &run_id))?;
+    let language = checked.language().to_owned();
 
-    let _slot = state.admission().enter().await?;
-    // Built after the wait, so time-bounded grants (HTTP calls) count from
-    // the run's real start.
-    request.host = state
-        .capabilities()
-        .grant(grants, Instant::now() + limits.timeout)
-        .map_err(|e| grant_error(e, &run_id))?;
+    let slot = state.admission().enter().await?;
     let in_flight = InFlight::enter();
-    let outcome = tokio::select! {
-        outcome = state.sandbox().run(request) => outcome,
-        () = state.hard_stop().cancelled() => Ok(ended_by_shutdown(state.started_at_shutdown())),
+    // The run's grants are built as it starts, after the wait, so
+    // time-bounded grants (HTTP calls) count from its real start.
+    let finish = async move {
+        let outcome = tokio::select! {
+            outcome = checked.run() => outcome,
+            () = state.hard_stop().cancelled() => Ok(ended_by_shutdown(state.started_at_shutdown())),
+        };
+        let result = outcome.map_err(|e| ApiError::from_run(e, &run_id))?;
+        record_run(&run_id, &language, &result);
+        Ok(RunResponse { run_id, result })
     };
-    drop(in_flight);
-    let result = outcome.map_err(|e| ApiError::from_sandbox(e, &run_id))?;
+    match output {
+        Some(output) => {
+            let finish = Box::pin(async move { finish.await.map(|r| json!(r)) });
+            Ok(stream::respond(finish, output, (slot, in_flight)))
+        }
+        None => {
+            let answer = finish.await;
+            drop((slot, in_flight));
+            Ok(Json(answer?).into_response())
+        }
+    }
+}
 
+/// Metrics and the log line of a finished run or cell.
+pub(super) fn record_run(run_id: &str, language: &str, result: &RunResult) {
     let status = result.status.as_str();
-    metrics::counter!("goru_runs_total", "language" => language.clone(), "status" => status)
+    metrics::counter!("goru_runs_total", "language" => language.to_owned(), "status" => status)
         .increment(1);
-    metrics::histogram!("goru_run_duration_seconds", "language" => language.clone())
+    metrics::histogram!("goru_run_duration_seconds", "language" => language.to_owned())
         .record(result.duration.as_secs_f64());
     // Never the code or its output at info level.
     tracing::info!(
@@ -101,15 +164,14 @@ pub async fn run(
         duration_ms = result.duration.as_secs_f64() * 1000.0,
         "run finished"
     );
-    Ok(Json(RunResponse { run_id, result }))
 }
 
 /// Counts a run in flight until dropped, also when the client hangs up and
 /// the handler's future is dropped mid-run.
-struct InFlight;
+pub(super) struct InFlight;
 
 impl InFlight {
-    fn enter() -> Self {
+    pub(super) fn enter() -> Self {
         metrics::gauge!("goru_runs_in_flight").increment(1.0);
         Self
     }
@@ -182,44 +244,37 @@ pub(super) fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Resul
 
 const MIB: u64 = 1 << 20;
 
-fn to_request(body: RunBody) -> (RunRequest, Grants) {
-    let p = body.policy;
-    let request = RunRequest {
+fn to_spec(body: RunBody, sink: Option<OutputSink>) -> Result<RunSpec, RunError> {
+    let (limits, grants) = body.policy.split();
+    Ok(RunSpec {
         code: body.code,
         language: body.language,
         stdin: body.stdin.unwrap_or_default().into_bytes(),
-        limits: LimitRequest {
-            timeout: p.timeout_ms.map(Duration::from_millis),
-            memory_bytes: p.memory_mb.map(|mb| mb.saturating_mul(MIB)),
-            fuel: p.fuel,
-            max_output_bytes: p.max_output_bytes,
-        },
-        host: Default::default(),
-    };
-    let grants = Grants {
-        functions: p.functions,
-        allowed_hosts: p.allowed_hosts,
-        kv_namespace: p.kv_namespace,
-        mounts: p.mounts,
-        opened_mounts: Vec::new(),
-    };
-    (request, grants)
+        limits,
+        grants,
+        files: decode_files(body.files)?,
+        sink,
+    })
 }
 
-fn grant_error(e: GrantError, run_id: &str) -> ApiError {
-    if e.server_side {
-        tracing::error!(run_id, error = %e, "a grant failed on the host side");
-        return ApiError::Internal;
+impl Policy {
+    /// The limits asked for and the grants asked for.
+    pub fn split(self) -> (LimitRequest, Grants) {
+        let limits = LimitRequest {
+            timeout: self.timeout_ms.map(Duration::from_millis),
+            memory_bytes: self.memory_mb.map(|mb| mb.saturating_mul(MIB)),
+            fuel: self.fuel,
+            max_output_bytes: self.max_output_bytes,
+        };
+        let grants = Grants {
+            functions: self.functions,
+            allowed_hosts: self.allowed_hosts,
+            kv_namespace: self.kv_namespace,
+            mounts: self.mounts,
+            ..Grants::default()
+        };
+        (limits, grants)
     }
-    let code = match e.field.split(['.', '[']).next().unwrap_or_default() {
-        "functions" => "unknown_function",
-        _ => "invalid_grant",
-    };
-    ApiError::bad(
-        code,
-        format!("policy.{}", e.field),
-        format!("policy.{}", e.message),
-    )
 }
 
 /// What a run still going at the end of the shutdown grace period gets.
@@ -229,11 +284,13 @@ fn ended_by_shutdown(since: Option<Instant>) -> RunResult {
         stdout: String::new(),
         stderr: "goru: the server shut down before the run finished\n".into(),
         error: None,
+        result: None,
         exit_code: 124,
         duration: since.map(|t| t.elapsed()).unwrap_or_default(),
         fuel_used: None,
         peak_memory_bytes: 0,
         truncated: Truncated::default(),
+        files: Vec::new(),
     }
 }
 

@@ -23,6 +23,8 @@ pub struct Grants {
     pub mounts: Vec<MountRequest>,
     /// Mounts already opened (the CLI's `--mount`).
     pub opened_mounts: Vec<Mount>,
+    /// Functions made for this run alone by library code (`HostCalls::add`).
+    pub extra: HostCalls,
 }
 
 /// A grant that cannot be given: which field, and why.
@@ -43,6 +45,22 @@ impl GrantError {
             server_side: false,
         }
     }
+}
+
+/// A mount as granted to a run: also opened with `open()` by runtimes that
+/// preopen it.
+#[derive(Debug, Clone)]
+pub struct GrantedMount {
+    pub guest_path: String,
+    pub host_path: std::path::PathBuf,
+    pub mode: fs::Mode,
+}
+
+/// One run's grants, built: its host functions and its mounts.
+#[derive(Debug)]
+pub struct Granted {
+    pub host: HostCalls,
+    pub mounts: Vec<GrantedMount>,
 }
 
 /// Everything a grant can draw on; built once at start-up.
@@ -73,7 +91,7 @@ impl Default for Capabilities {
 impl Capabilities {
     /// The host functions for one run; `field` names in errors are relative
     /// to the policy (`functions`, `kv_namespace`, `allowed_hosts[1]`, ...).
-    pub fn grant(&self, grants: Grants, deadline: Instant) -> Result<HostCalls, GrantError> {
+    pub fn grant(&self, grants: Grants, deadline: Instant) -> Result<Granted, GrantError> {
         if let Some(unknown) = grants
             .functions
             .iter()
@@ -92,6 +110,7 @@ impl Capabilities {
             ));
         }
         let mut calls = self.registry.grant(grants.functions);
+        calls.extend(grants.extra);
 
         match grants.kv_namespace {
             Some(namespace) => {
@@ -132,9 +151,20 @@ impl Capabilities {
             })?;
             mounts.extend(opened);
         }
+        let granted_mounts = mounts
+            .iter()
+            .map(|m| GrantedMount {
+                guest_path: m.guest_path(),
+                host_path: m.host_path().to_owned(),
+                mode: m.mode(),
+            })
+            .collect();
         if !mounts.is_empty() {
             fs::register(&mut calls, mounts, self.fs_limits);
         }
-        Ok(calls)
+        Ok(Granted {
+            host: calls,
+            mounts: granted_mounts,
+        })
     }
 }

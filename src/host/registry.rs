@@ -134,6 +134,15 @@ pub struct HostCalls {
     known: BTreeSet<String>,
 }
 
+impl std::fmt::Debug for HostCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: BTreeSet<_> = self.functions.keys().collect();
+        f.debug_struct("HostCalls")
+            .field("functions", &names)
+            .finish()
+    }
+}
+
 impl HostCalls {
     /// No host functions at all.
     pub fn none() -> Self {
@@ -153,6 +162,12 @@ impl HostCalls {
         self.known.insert(name.clone());
         self.functions.insert(name, f);
         self
+    }
+
+    /// Adds every function of `other`; its functions win on a name clash.
+    pub fn extend(&mut self, other: HostCalls) {
+        self.known.extend(other.known);
+        self.functions.extend(other.functions);
     }
 
     /// Whether `name` can be called in this run.

@@ -136,6 +136,11 @@ impl MemoryLimiter {
         self.hit = false;
     }
 
+    /// Linear memory the store holds now.
+    pub fn in_use_bytes(&self) -> u64 {
+        self.in_use as u64
+    }
+
     pub fn peak_bytes(&self) -> u64 {
         self.peak as u64
     }

@@ -4,6 +4,7 @@
 //! is ever seen by another.
 
 mod cache;
+mod dirs;
 mod engine;
 mod executor;
 mod limits;
@@ -12,9 +13,12 @@ mod output;
 mod pool;
 mod python;
 mod python312;
+mod quota_fs;
 mod run;
+mod runtime;
 mod stdin;
 mod stdio_door;
+mod workdir;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,12 +27,16 @@ use tokio::sync::OnceCell;
 use wasmtime::Engine;
 
 pub use cache::{ArtifactKind, CacheOutcome, DiskCache};
+pub use dirs::{Dirs, Preopen};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use limits::{LimitPolicy, LimitRequest, Limits};
-pub use outcome::{GuestError, RunResult, Status, Truncated};
+pub use outcome::{Display, GuestError, RunResult, Status, Truncated};
+pub use output::{OutputChunk, OutputSink, StreamName};
+pub use quota_fs::{FsQuota, Origin};
+pub use runtime::{Cell, Job, Runtime, SessionInstance, SessionSetup};
+pub use workdir::{FilesConfig, InputFile, OutputFile};
 
-use crate::error::{LimitError, SandboxError};
-use crate::host::HostCalls;
+use crate::error::SandboxError;
 use python::Python;
 use python312::Python312;
 
@@ -50,6 +58,8 @@ pub struct SandboxConfig {
     pub cache_dir: Option<PathBuf>,
     pub limits: LimitPolicy,
     pub engine: EngineOptions,
+    /// Each run's own `/work` and `/tmp`; `None` runs without them.
+    pub files: Option<FilesConfig>,
 }
 
 impl SandboxConfig {
@@ -80,28 +90,9 @@ impl Default for SandboxConfig {
             cache_dir: Self::default_cache_dir(),
             limits: LimitPolicy::default(),
             engine: EngineOptions::default(),
+            files: Some(FilesConfig::default()),
         }
     }
-}
-
-/// One run's input.
-#[derive(Clone, Default)]
-pub struct RunRequest {
-    pub code: String,
-    /// `None` = the default language, `python`.
-    pub language: Option<String>,
-    pub stdin: Vec<u8>,
-    pub limits: LimitRequest,
-    /// The host functions this run may call; none unless granted.
-    pub host: HostCalls,
-}
-
-/// A validated run, handed to a runtime.
-pub(crate) struct Job {
-    pub code: String,
-    pub stdin: Vec<u8>,
-    pub limits: Limits,
-    pub host: HostCalls,
 }
 
 /// Cheap to clone; all clones share the engine and the loaded runtimes.
@@ -115,7 +106,6 @@ struct Inner {
     cache: DiskCache,
     python: OnceCell<Python>,
     python312: OnceCell<Python312>,
-    pool: std::sync::OnceLock<pool::Pool>,
 }
 
 impl Sandbox {
@@ -131,12 +121,16 @@ impl Sandbox {
             config,
             python: OnceCell::new(),
             python312: OnceCell::new(),
-            pool: std::sync::OnceLock::new(),
         })))
     }
 
     pub fn limits(&self) -> &LimitPolicy {
         &self.0.config.limits
+    }
+
+    /// Run directories' settings, when runs get them.
+    pub fn files(&self) -> Option<&FilesConfig> {
+        self.0.config.files.as_ref()
     }
 
     /// Loads (compiling or reading the disk cache) the named runtimes now, so
@@ -160,61 +154,65 @@ impl Sandbox {
     /// Loads `python` and keeps `size` instances of it pre-instantiated from
     /// now on. Runs then start from a ready instance when one is waiting.
     pub async fn start_pool(&self, size: usize) -> Result<(), SandboxError> {
-        self.python().await?;
-        self.0
-            .pool
-            .get_or_init(|| pool::Pool::start(&self.0.executor, Arc::downgrade(&self.0), size));
+        let python = self.python().await?.0;
+        python.pool(|| pool::Pool::start(&self.0.executor, Arc::downgrade(&self.0), size));
         Ok(())
     }
 
     /// `(ready, target)` instances in the pool, when one was started.
     pub fn pool_status(&self) -> Option<(usize, usize)> {
-        self.0.pool.get().map(|p| (p.ready_now(), p.size()))
+        self.0.python.get().and_then(Python::pool_status)
     }
 
-    /// Runs `req` in a fresh instance. `Err` only when the run could not be
-    /// attempted (bad request, missing runtime); every guest failure is an
-    /// `Ok(RunResult)` with a non-`ok` status.
+    /// The runtime for `language`, loaded on first use.
+    pub async fn runtime(&self, language: &str) -> Result<&dyn Runtime, SandboxError> {
+        match language {
+            Python::LANGUAGE => Ok(self.python().await?.0),
+            Python312::LANGUAGE => Ok(self.python312().await?.0),
+            other => Err(unknown_language(other)),
+        }
+    }
+
+    /// Runs `job` in a fresh instance of `language`'s runtime.
     ///
     /// The guest executes on the sandbox's own executor, never on the
     /// caller's runtime: CPU-bound guests cannot delay the caller's I/O.
     /// Dropping the returned future cancels the run.
-    pub async fn run(&self, req: RunRequest) -> Result<RunResult, SandboxError> {
+    pub async fn run(&self, language: &str, job: Job) -> Result<RunResult, SandboxError> {
         let this = self.clone();
-        self.0
-            .executor
-            .run(async move { this.run_here(req).await })
+        let language = language.to_owned();
+        self.execute(async move {
+            let runtime = this.runtime(&language).await?;
+            if !job.files.is_empty() && !runtime.has_workdir() {
+                return Err(SandboxError::FilesUnsupported {
+                    language: runtime.language(),
+                });
+            }
+            runtime.run(job).await
+        })
+        .await
+    }
+
+    /// Opens an instance of `language` that keeps its state across cells.
+    pub async fn open_session(
+        &self,
+        language: &str,
+        setup: SessionSetup,
+    ) -> Result<Box<dyn SessionInstance>, SandboxError> {
+        let this = self.clone();
+        let language = language.to_owned();
+        self.execute(async move { this.runtime(&language).await?.open_session(setup).await })
             .await
     }
 
-    async fn run_here(&self, req: RunRequest) -> Result<RunResult, SandboxError> {
-        let limits = self.0.config.limits.resolve(&req.limits)?;
-        let stdin_len = req.stdin.len() as u64;
-        if stdin_len > limits.max_stdin_bytes {
-            return Err(LimitError::TooLarge {
-                field: "stdin",
-                size: stdin_len,
-                max: limits.max_stdin_bytes,
-            }
-            .into());
-        }
-        let job = Job {
-            code: req.code,
-            stdin: req.stdin,
-            limits,
-            host: req.host,
-        };
-        match req.language.as_deref().unwrap_or(Python::LANGUAGE) {
-            Python::LANGUAGE => {
-                let python = self.python().await?.0;
-                match self.0.pool.get().and_then(pool::Pool::take) {
-                    Some(prepared) => python.run_prepared(prepared, job).await,
-                    None => python.run(job).await,
-                }
-            }
-            Python312::LANGUAGE => self.python312().await?.0.run(job).await,
-            other => Err(unknown_language(other)),
-        }
+    /// Runs guest work (a run, a session cell) on the sandbox's executor;
+    /// dropping the returned future cancels it.
+    pub async fn execute<F, T>(&self, work: F) -> Result<T, SandboxError>
+    where
+        F: std::future::Future<Output = Result<T, SandboxError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.0.executor.run(work).await
     }
 
     async fn python(&self) -> Result<(&Python, CacheOutcome), SandboxError> {
@@ -225,11 +223,14 @@ impl Sandbox {
             .get_or_try_init(|| async {
                 let dir = self.0.config.runtime_dir.clone();
                 let stdlib = dir.join("python-lib");
+                let files = self.0.config.files.clone();
                 let (runtime, how) = self
                     .load(
                         ArtifactKind::Component,
                         dir.join("python.wasm"),
-                        move |engine, bytes| Python::load(engine, bytes, stdlib.clone()),
+                        move |engine, bytes| {
+                            Python::load(engine, bytes, stdlib.clone(), files.clone())
+                        },
                     )
                     .await?;
                 outcome = how;

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::workdir::OutputFile;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -43,11 +45,71 @@ pub struct GuestError {
     pub traceback: String,
 }
 
+impl GuestError {
+    /// Every text cut to `cap` bytes (the type name to a line's worth).
+    pub fn capped(self, cap: usize) -> Self {
+        Self {
+            type_name: cut(self.type_name, 256).0,
+            message: cut(self.message, cap).0,
+            traceback: cut(self.traceback, cap).0,
+        }
+    }
+}
+
+/// The value of the code's last expression, as a notebook shows it: a MIME
+/// bundle with `text/plain` and, where the object renders itself as HTML,
+/// `text/html`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Display {
+    #[serde(rename = "text/plain")]
+    pub plain: String,
+    #[serde(rename = "text/html", default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// Cut at the output cap.
+    #[serde(skip)]
+    pub truncated: bool,
+}
+
+impl Display {
+    /// Both texts cut to `cap` bytes; `truncated` says whether either was.
+    pub fn capped(self, cap: usize) -> Self {
+        let (plain, cut_plain) = cut(self.plain, cap);
+        let (html, cut_html) = match self.html {
+            Some(html) => {
+                let (html, was_cut) = cut(html, cap);
+                (Some(html), was_cut)
+            }
+            None => (None, false),
+        };
+        Self {
+            plain,
+            html,
+            truncated: self.truncated || cut_plain || cut_html,
+        }
+    }
+}
+
+/// `text` cut to at most `cap` bytes on a character boundary.
+fn cut(mut text: String, cap: usize) -> (String, bool) {
+    if text.len() <= cap {
+        return (text, false);
+    }
+    let mut end = cap;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    (text, true)
+}
+
 /// Which outputs were cut at the cap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Truncated {
     pub stdout: bool,
     pub stderr: bool,
+    /// The last expression's representation.
+    #[serde(default)]
+    pub result: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +118,10 @@ pub struct RunResult {
     pub stdout: String,
     pub stderr: String,
     pub error: Option<GuestError>,
+    /// The last expression's value when the code ends with one that is not
+    /// None (runtimes that cannot tell leave it empty).
+    #[serde(default)]
+    pub result: Option<Display>,
     /// The guest's exit code; non-zero for every status but `ok`.
     pub exit_code: i32,
     #[serde(with = "duration_ms", rename = "duration_ms")]
@@ -64,6 +130,9 @@ pub struct RunResult {
     pub fuel_used: Option<u64>,
     pub peak_memory_bytes: u64,
     pub truncated: Truncated,
+    /// Files the run created or changed in its working directory.
+    #[serde(default)]
+    pub files: Vec<OutputFile>,
 }
 
 impl RunResult {
@@ -86,6 +155,28 @@ impl RunResult {
                 None => "sandbox crashed".to_owned(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cutting_keeps_whole_characters() {
+        assert_eq!(cut("aé".to_owned(), 2), ("a".to_owned(), true));
+        assert_eq!(cut("abc".to_owned(), 3), ("abc".to_owned(), false));
+    }
+
+    #[test]
+    fn a_display_past_the_cap_is_flagged() {
+        let d = Display {
+            plain: "x".repeat(10),
+            html: Some("<b>".into()),
+            truncated: false,
+        }
+        .capped(4);
+        assert_eq!((d.plain.as_str(), d.truncated), ("xxxx", true));
     }
 }
 

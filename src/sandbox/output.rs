@@ -2,7 +2,9 @@
 //!
 //! wasmtime-wasi's `MemoryOutputPipe` fails the guest's write once full, which
 //! would turn a chatty script into an `OSError`. Here every write succeeds; bytes
-//! past the cap are dropped and the pipe remembers that it truncated.
+//! past the cap are dropped and the pipe remembers that it truncated. A streamed
+//! run also gets each kept chunk as it is written, through an [`OutputSink`]:
+//! only what is kept is sent, so the stream is bounded by the same cap.
 
 use std::io;
 use std::pin::Pin;
@@ -11,11 +13,42 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
+use tokio::sync::mpsc;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-#[derive(Debug, Default)]
+/// Which of the guest's output streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamName {
+    Stdout,
+    Stderr,
+}
+
+impl StreamName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stdout => "stdout",
+            Self::Stderr => "stderr",
+        }
+    }
+}
+
+/// Output as the guest writes it, for streamed runs.
+#[derive(Debug, Clone)]
+pub struct OutputChunk {
+    pub stream: StreamName,
+    pub bytes: Bytes,
+}
+
+/// Receives a run's output while it runs. Unbounded, because the guest's
+/// write must never wait on a slow client; what it can carry is bounded by the
+/// output cap.
+pub type OutputSink = mpsc::UnboundedSender<OutputChunk>;
+
+#[derive(Debug)]
 struct Captured {
+    stream: StreamName,
+    sink: Option<OutputSink>,
     cap: usize,
     bytes: Vec<u8>,
     truncated: bool,
@@ -37,9 +70,16 @@ pub struct CappedOutput {
 const WRITE_BUDGET: usize = 1 << 20;
 
 impl CappedOutput {
-    pub fn new(cap: u64) -> Self {
+    pub fn new(cap: u64, stream: StreamName) -> Self {
         let out = Self {
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(Captured {
+                stream,
+                sink: None,
+                cap: 0,
+                bytes: Vec::new(),
+                truncated: false,
+                tail: Vec::new(),
+            })),
         };
         out.set_cap(cap);
         out
@@ -51,9 +91,23 @@ impl CappedOutput {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sets the cap for a run that takes over a pre-instantiated sandbox.
-    pub fn set_cap(&self, cap: u64) {
+    fn set_cap(&self, cap: u64) {
         self.lock().cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    }
+
+    /// Starts a call into the guest: empty, with this call's cap and sink.
+    pub fn begin(&self, cap: u64, sink: Option<OutputSink>) {
+        let mut captured = self.lock();
+        captured.cap = usize::try_from(cap).unwrap_or(usize::MAX);
+        captured.sink = sink;
+        captured.bytes.clear();
+        captured.truncated = false;
+        captured.tail.clear();
+    }
+
+    /// The cap in bytes.
+    pub fn cap(&self) -> u64 {
+        self.lock().cap as u64
     }
 
     /// Appends guest output, keeping what fits under the cap.
@@ -69,6 +123,17 @@ impl CappedOutput {
         }
         let keep = data.len().min(room);
         captured.bytes.extend_from_slice(&data[..keep]);
+        if keep > 0
+            && let Some(sink) = &captured.sink
+        {
+            let chunk = OutputChunk {
+                stream: captured.stream,
+                bytes: Bytes::copy_from_slice(&data[..keep]),
+            };
+            // A receiver that went away (the client hung up) is not the
+            // guest's problem; the run is being cancelled anyway.
+            let _ = sink.send(chunk);
+        }
         let recent = &data[data.len().saturating_sub(TAIL_BYTES)..];
         captured.tail.extend_from_slice(recent);
         if captured.tail.len() > 2 * TAIL_BYTES {
@@ -85,8 +150,10 @@ impl CappedOutput {
     }
 
     /// The captured text (invalid UTF-8 replaced) and whether it was cut.
+    /// The sink is let go: the stream ends with the call.
     pub fn take(&self) -> (String, bool) {
         let mut captured = self.lock();
+        captured.sink = None;
         let bytes = std::mem::take(&mut captured.bytes);
         let text = match String::from_utf8(bytes) {
             Ok(text) => text,
@@ -158,7 +225,7 @@ mod tests {
 
     #[test]
     fn bytes_past_the_cap_are_dropped_and_flagged() {
-        let out = CappedOutput::new(5);
+        let out = CappedOutput::new(5, StreamName::Stdout);
         out.push(b"abc");
         out.push(b"defgh");
         assert_eq!(out.take(), ("abcde".to_owned(), true));
@@ -166,7 +233,7 @@ mod tests {
 
     #[test]
     fn the_tail_survives_truncation() {
-        let out = CappedOutput::new(2);
+        let out = CappedOutput::new(2, StreamName::Stdout);
         out.push(b"abc");
         out.push(b"Traceback");
         assert_eq!(out.tail(), "abcTraceback");
@@ -174,8 +241,25 @@ mod tests {
 
     #[test]
     fn output_under_the_cap_is_not_flagged() {
-        let out = CappedOutput::new(5);
+        let out = CappedOutput::new(5, StreamName::Stdout);
         out.push(b"abcde");
         assert_eq!(out.take(), ("abcde".to_owned(), false));
+    }
+
+    #[test]
+    fn a_sink_gets_what_is_kept_and_no_more() {
+        let out = CappedOutput::new(100, StreamName::Stderr);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        out.begin(4, Some(tx));
+        out.push(b"ab");
+        out.push(b"cdef");
+        let first = rx.try_recv().unwrap();
+        assert_eq!(
+            (first.stream, &first.bytes[..]),
+            (StreamName::Stderr, &b"ab"[..])
+        );
+        assert_eq!(&rx.try_recv().unwrap().bytes[..], b"cd");
+        assert!(rx.try_recv().is_err());
+        assert_eq!(out.take(), ("abcd".to_owned(), true));
     }
 }

@@ -2,20 +2,28 @@
 //!
 //! A run instantiates the snapshot copy-on-write (no CPython boot), mounts the
 //! bytecode-compiled stdlib read-only at `/python`, and calls the guest's `run`
-//! export, which executes the code in a fresh `__main__` and reports any
-//! exception as data.
+//! export, which executes the code in a fresh `__main__` (or, for a session
+//! cell, the namespace the previous cell left) and reports any exception and
+//! the last expression's value as data.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::dirs::{Dirs, Preopen};
 use super::limits::Limits;
+use super::outcome::{Display, GuestError, RunResult, Status};
+use super::output::OutputSink;
+use super::pool::Pool;
+use super::quota_fs::{self, FsPolicy, HasFsPolicy};
 use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::runtime::{Cell, Job, Runtime, SessionInstance, SessionSetup};
 use super::stdin::RunStdin;
-use super::{Job, RunResult};
+use super::workdir::{FilesConfig, InputFile, RunDir};
 use crate::error::SandboxError;
 use crate::host::HostCalls;
 
@@ -34,6 +42,19 @@ struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     run: RunContext,
+    fs: FsPolicy,
+}
+
+impl HasFsPolicy for State {
+    fn fs_parts(&mut self) -> (WasiCtxView<'_>, &mut FsPolicy) {
+        (
+            WasiCtxView {
+                ctx: &mut self.wasi,
+                table: &mut self.table,
+            },
+            &mut self.fs,
+        )
+    }
 }
 
 impl WasiView for State {
@@ -64,17 +85,142 @@ const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long instantiation waits for a pool slot before failing the run.
 const SLOT_WAIT: Duration = Duration::from_secs(2);
 
-/// A sandbox instantiated ahead of its run. Serves exactly one run.
+/// A sandbox instantiated ahead of its run. Serves exactly one run, or one
+/// session.
 pub struct Prepared {
     store: Store<State>,
     instance: bindings::Sandbox,
     stdin: RunStdin,
+    /// The run's own `/work` and `/tmp`, made ahead like the instance.
+    rundir: Option<RunDir>,
+    files: Option<FilesConfig>,
+}
+
+/// How one call into the guest is made.
+struct Call<'a> {
+    code: &'a str,
+    stdin: Vec<u8>,
+    files: &'a [InputFile],
+    limits: &'a Limits,
+    sink: Option<OutputSink>,
+    keep_globals: bool,
+    /// Change into `/work` first (a run, or a session's first cell).
+    enter_workdir: bool,
+}
+
+impl Prepared {
+    /// Adds granted mounts to the directories the instance sees.
+    /// Preparation never touches the filesystem, so the guest reads its
+    /// preopens from this context on its first file access (see RUNTIMES.md).
+    fn mount(&mut self, stdlib: &PathBuf, mounts: &[Preopen]) -> Result<(), SandboxError> {
+        if mounts.is_empty() {
+            return Ok(());
+        }
+        let dirs = match &self.rundir {
+            Some(rundir) => rundir.dirs(mounts),
+            None => Dirs {
+                preopens: mounts.to_vec(),
+                ..Dirs::default()
+            },
+        };
+        let run = &self.store.data().run;
+        let wasi = wasi_ctx(stdlib, &self.stdin, run, &dirs)?;
+        let state = self.store.data_mut();
+        state.wasi = wasi;
+        state.fs = dirs.policy();
+        Ok(())
+    }
+
+    fn options(&self, call: &Call<'_>) -> bindings::RunOptions {
+        let own_dirs = self.rundir.is_some() && call.enter_workdir;
+        bindings::RunOptions {
+            keep_globals: call.keep_globals,
+            workdir: own_dirs.then(|| super::workdir::WORK.to_owned()),
+            tmpdir: own_dirs.then(|| super::workdir::TMP.to_owned()),
+            line_buffered: call.sink.is_some(),
+            max_text_bytes: u32::try_from(call.limits.max_output_bytes).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Calls the guest once: places the call's files, runs, classifies how
+    /// it ended, and lists the files it wrote.
+    async fn call(&mut self, call: Call<'_>) -> Result<RunResult, SandboxError> {
+        let options = self.options(&call);
+        let before = match (&self.rundir, &self.files) {
+            (Some(rundir), Some(config)) => {
+                rundir
+                    .place(call.files)
+                    .map_err(|source| SandboxError::Files { source })?;
+                Some(rundir.snapshot(config.quota_files))
+            }
+            _ => None,
+        };
+        let started = Instant::now();
+        let deadline = started + call.limits.timeout;
+        self.store.data_mut().run.begin(call.limits, call.sink);
+        self.stdin.set(call.stdin);
+        run::rearm(&mut self.store, deadline)
+            .map_err(SandboxError::wasmtime("arming the store"))?;
+        let (store, instance) = (&mut self.store, &self.instance);
+        let end = run::race_deadline(deadline, async {
+            match instance.call_run(&mut *store, call.code, &options).await {
+                Ok(outcome) => GuestEnd::Returned {
+                    exit_code: outcome.exit_code,
+                    error: outcome.error.map(|e| GuestError {
+                        type_name: e.type_name,
+                        message: e.message,
+                        traceback: e.traceback,
+                    }),
+                    result: outcome.value.map(|d| Display {
+                        plain: d.plain,
+                        html: d.html,
+                        truncated: d.truncated,
+                    }),
+                },
+                Err(e) => GuestEnd::Trapped(e),
+            }
+        })
+        .await;
+        let mut result = run::classify(&mut self.store, end, started, deadline);
+        if let (Some(rundir), Some(config), Some(before)) = (&self.rundir, &self.files, before) {
+            result.files = rundir.collect(&before, config.quota_files, config.max_returned_bytes);
+        }
+        Ok(result)
+    }
+}
+
+/// The WASI context of a run: its stdio, the stdlib, and `dirs`.
+fn wasi_ctx(
+    stdlib: &PathBuf,
+    stdin: &RunStdin,
+    run: &RunContext,
+    dirs: &Dirs,
+) -> Result<WasiCtx, SandboxError> {
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdin(stdin.clone())
+        .stdout(run.stdout.clone())
+        .stderr(run.stderr.clone())
+        .preopened_dir(stdlib, "/python", FsPerms::ReadOnly)
+        .map_err(SandboxError::wasmtime("mounting the stdlib"))?;
+    for dir in &dirs.preopens {
+        let perms = if dir.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        wasi.preopened_dir(&dir.host, &dir.guest, perms)
+            .map_err(SandboxError::wasmtime("mounting a run directory"))?;
+    }
+    Ok(wasi.build())
 }
 
 /// The loaded runtime: linked once, instantiated per run.
 pub struct Python {
     pre: bindings::SandboxPre<State>,
     stdlib: PathBuf,
+    /// Run directories' settings; `None` runs without `/work` and `/tmp`.
+    files: Option<FilesConfig>,
+    pool: OnceLock<Pool>,
 }
 
 impl Python {
@@ -83,7 +229,12 @@ impl Python {
 
     /// `compiled` is the serialized component from the disk cache; `stdlib` the
     /// bytecode-compiled standard library produced by the guest build.
-    pub fn load(engine: &Engine, compiled: &[u8], stdlib: PathBuf) -> Result<Self, SandboxError> {
+    pub fn load(
+        engine: &Engine,
+        compiled: &[u8],
+        stdlib: PathBuf,
+        files: Option<FilesConfig>,
+    ) -> Result<Self, SandboxError> {
         if !stdlib.is_dir() {
             return Err(SandboxError::RuntimeMissing { path: stdlib });
         }
@@ -94,8 +245,7 @@ impl Python {
         let component = unsafe { Component::deserialize(engine, compiled) }
             .map_err(SandboxError::wasmtime("loading the python component"))?;
         let mut linker = Linker::<State>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(SandboxError::wasmtime("linking WASI"))?;
+        quota_fs::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking WASI"))?;
         host::add_to_linker::<_, HasSelf<State>>(&mut linker, |s| s)
             .map_err(SandboxError::wasmtime("linking the host door"))?;
         let pre = linker
@@ -105,7 +255,21 @@ impl Python {
             ))?;
         let pre = bindings::SandboxPre::new(pre)
             .map_err(SandboxError::wasmtime("binding the python exports"))?;
-        Ok(Self { pre, stdlib })
+        Ok(Self {
+            pre,
+            stdlib,
+            files,
+            pool: OnceLock::new(),
+        })
+    }
+
+    /// The pool of prepared instances, started once.
+    pub(super) fn pool(&self, start: impl FnOnce() -> Pool) -> &Pool {
+        self.pool.get_or_init(start)
+    }
+
+    pub(super) fn pool_status(&self) -> Option<(usize, usize)> {
+        self.pool.get().map(|p| (p.ready_now(), p.size()))
     }
 
     /// Creates and instantiates a sandbox ahead of its run: store, WASI
@@ -114,16 +278,19 @@ impl Python {
     pub async fn prepare(&self, limits: &Limits) -> Result<Prepared, SandboxError> {
         let run_ctx = RunContext::new(limits, HostCalls::none());
         let stdin = RunStdin::default();
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdin(stdin.clone())
-            .stdout(run_ctx.stdout.clone())
-            .stderr(run_ctx.stderr.clone())
-            .preopened_dir(&self.stdlib, "/python", FsPerms::ReadOnly)
-            .map_err(SandboxError::wasmtime("mounting the stdlib"))?;
+        let rundir = match &self.files {
+            Some(config) => {
+                Some(RunDir::create(config).map_err(|source| SandboxError::Files { source })?)
+            }
+            None => None,
+        };
+        let dirs = rundir.as_ref().map(|r| r.dirs(&[])).unwrap_or_default();
+        let wasi = wasi_ctx(&self.stdlib, &stdin, &run_ctx, &dirs)?;
         let state = State {
-            wasi: wasi.build(),
+            wasi,
             table: ResourceTable::new(),
             run: run_ctx,
+            fs: dirs.policy(),
         };
         let mut store = Store::new(self.pre.engine(), state);
         run::arm(&mut store, Instant::now() + PREPARE_TIMEOUT)
@@ -133,7 +300,17 @@ impl Python {
             store,
             instance,
             stdin,
+            rundir,
+            files: self.files.clone(),
         })
+    }
+
+    /// A prepared instance from the pool, or a new one when none is waiting.
+    async fn take(&self, limits: &Limits) -> Result<Prepared, SandboxError> {
+        match self.pool.get().and_then(Pool::take) {
+            Some(prepared) => Ok(prepared),
+            None => self.prepare(limits).await,
+        }
     }
 
     /// Instantiates, waiting briefly for a free slot when every pool slot is
@@ -164,51 +341,111 @@ impl Python {
             }
         }
     }
+}
 
-    /// Runs `job` in a prepared sandbox, consuming it.
-    pub async fn run_prepared(
-        &self,
-        prepared: Prepared,
-        job: Job,
-    ) -> Result<RunResult, SandboxError> {
-        let Prepared {
-            mut store,
-            instance,
-            stdin,
-        } = prepared;
+#[async_trait::async_trait]
+impl Runtime for Python {
+    fn language(&self) -> &'static str {
+        Self::LANGUAGE
+    }
+
+    fn version(&self) -> &'static str {
+        Self::VERSION
+    }
+
+    fn has_workdir(&self) -> bool {
+        self.files.is_some()
+    }
+
+    async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
         let started = Instant::now();
-        let deadline = started + job.limits.timeout;
-        store.data_mut().run.configure(&job.limits, job.host);
-        stdin.set(job.stdin);
-        run::rearm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
-        let code = job.code;
-        let end = run::race_deadline(deadline, async {
-            match instance.call_run(&mut store, &code).await {
-                Ok(outcome) => GuestEnd::Returned {
-                    exit_code: outcome.exit_code,
-                    error: outcome.error.map(|e| super::GuestError {
-                        type_name: e.type_name,
-                        message: e.message,
-                        traceback: e.traceback,
-                    }),
-                },
-                Err(e) => GuestEnd::Trapped(e),
-            }
-        })
-        .await;
-        let result = run::classify(&mut store, end, started, deadline);
+        let pooled = self.pool.get().is_some();
+        let mut prepared = self.take(&job.limits).await?;
+        prepared.mount(&self.stdlib, &job.mounts)?;
+        prepared.store.data_mut().run.grant(job.host);
+        let call = Call {
+            code: &job.code,
+            stdin: job.stdin,
+            files: &job.files,
+            limits: &job.limits,
+            sink: job.sink,
+            keep_globals: false,
+            enter_workdir: true,
+        };
+        let mut result = prepared.call(call).await?;
+        if !pooled {
+            // Instantiated on demand: the caller waited for it, so it counts.
+            result.duration = started.elapsed();
+        }
         // Releasing the instance resets the pages it dirtied (see
         // KEEP_RESIDENT_MEMORY): real work, but nobody waits for it.
-        tokio::task::spawn_blocking(move || drop(store));
+        tokio::task::spawn_blocking(move || drop(prepared));
         Ok(result)
     }
 
-    /// Instantiates on demand and runs; the duration includes instantiation.
-    pub async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
-        let started = Instant::now();
-        let prepared = self.prepare(&job.limits).await?;
-        let mut result = self.run_prepared(prepared, job).await?;
-        result.duration = started.elapsed();
+    async fn open_session(
+        &self,
+        setup: SessionSetup,
+    ) -> Result<Box<dyn SessionInstance>, SandboxError> {
+        let mut prepared = self.take(&setup.limits).await?;
+        prepared.mount(&self.stdlib, &setup.mounts)?;
+        prepared.store.data_mut().run.grant(setup.host);
+        Ok(Box::new(PythonSession {
+            prepared: Some(prepared),
+            entered: false,
+        }))
+    }
+}
+
+/// A session: one instance, its `__main__` kept from cell to cell.
+struct PythonSession {
+    /// `None` once a cell left it untrustworthy.
+    prepared: Option<Prepared>,
+    /// The first cell changes into the working directory; later cells keep
+    /// whatever directory the code chose.
+    entered: bool,
+}
+
+#[async_trait::async_trait]
+impl SessionInstance for PythonSession {
+    async fn run_cell(&mut self, cell: Cell) -> Result<RunResult, SandboxError> {
+        let Some(prepared) = self.prepared.as_mut() else {
+            return Err(SandboxError::SessionEnded);
+        };
+        let call = Call {
+            code: &cell.code,
+            stdin: cell.stdin,
+            files: &cell.files,
+            limits: &cell.limits,
+            sink: cell.sink,
+            keep_globals: true,
+            enter_workdir: !self.entered,
+        };
+        self.entered = true;
+        let result = prepared.call(call).await?;
+        if !matches!(result.status, Status::Ok | Status::Error)
+            && let Some(broken) = self.prepared.take()
+        {
+            tokio::task::spawn_blocking(move || drop(broken));
+        }
         Ok(result)
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.prepared
+            .as_ref()
+            .map_or(0, |p| p.store.data().run.limiter.in_use_bytes())
+    }
+}
+
+impl Drop for PythonSession {
+    fn drop(&mut self) {
+        // Resetting a used instance's pages is real work; keep it off
+        // whatever thread dropped the session.
+        if let Some(prepared) = self.prepared.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            handle.spawn_blocking(move || drop(prepared));
+        }
     }
 }

@@ -14,8 +14,9 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::runtime::{Job, Runtime, SessionInstance, SessionSetup};
 use super::stdio_door::Door;
-use super::{GuestError, Job, RunResult};
+use super::{GuestError, RunResult};
 use crate::error::SandboxError;
 
 /// Installs `_goru_call` and runs the user's code (`sys.argv[1]`) as `__main__`.
@@ -56,8 +57,35 @@ impl Python312 {
             .map_err(SandboxError::wasmtime("pre-instantiating python3.12"))?;
         Ok(Self { pre })
     }
+}
 
-    pub async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
+#[async_trait::async_trait]
+impl Runtime for Python312 {
+    fn language(&self) -> &'static str {
+        Self::LANGUAGE
+    }
+
+    fn version(&self) -> &'static str {
+        Self::VERSION
+    }
+
+    /// Files reach python3.12 through mounts and `fs_*` only.
+    fn has_workdir(&self) -> bool {
+        false
+    }
+
+    /// Each run boots CPython from `_start`: a command module cannot be
+    /// called twice, so it has no sessions.
+    async fn open_session(
+        &self,
+        _setup: SessionSetup,
+    ) -> Result<Box<dyn SessionInstance>, SandboxError> {
+        Err(SandboxError::SessionsUnsupported {
+            language: Self::LANGUAGE,
+        })
+    }
+
+    async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
         let started = Instant::now();
         let deadline = started + job.limits.timeout;
         let door = Door::new(
@@ -65,12 +93,15 @@ impl Python312 {
             job.stdin,
             RunContext::stderr_for(&job.limits),
         );
-        let run_ctx = RunContext::with_stderr(&job.limits, job.host, door.stderr_capture());
+        let mut run_ctx = RunContext::with_stderr(&job.limits, job.host, door.stderr_capture());
+        // A streamed run needs output as it is printed: `-u` unbuffers it.
+        let unbuffered = if job.sink.is_some() { "-u" } else { "-B" };
+        run_ctx.begin(&job.limits, job.sink);
         let wasi = WasiCtxBuilder::new()
             .stdin(door.stdin())
             .stdout(run_ctx.stdout.clone())
             .stderr(door.stderr())
-            .args(&["python", "-c", PRELUDE, &job.code, FUNCTIONS])
+            .args(&["python", unbuffered, "-c", PRELUDE, &job.code, FUNCTIONS])
             .build_p1();
         let mut store = Store::new(self.pre.module().engine(), State { wasi, run: run_ctx });
         run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
@@ -87,11 +118,13 @@ impl Python312 {
                 Ok(()) => GuestEnd::Returned {
                     exit_code: 0,
                     error: None,
+                    result: None,
                 },
                 Err(e) => match e.downcast_ref::<I32Exit>() {
                     Some(I32Exit(code)) => GuestEnd::Returned {
                         exit_code: *code,
                         error: None,
+                        result: None,
                     },
                     None => GuestEnd::Trapped(e),
                 },
@@ -102,8 +135,10 @@ impl Python312 {
             GuestEnd::Returned {
                 exit_code,
                 error: None,
+                result,
             } if exit_code != 0 => GuestEnd::Returned {
                 exit_code,
+                result,
                 // The prelude's report; CPython's own traceback if the
                 // prelude could not report (e.g. it ran out of memory).
                 error: Some(door.reported_error().unwrap_or_else(|| {

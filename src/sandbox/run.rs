@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::limits::{Limits, MemoryLimiter};
-use super::outcome::{GuestError, RunResult, Status, Truncated};
-use super::output::CappedOutput;
+use super::outcome::{Display, GuestError, RunResult, Status, Truncated};
+use super::output::{CappedOutput, OutputSink, StreamName};
 use crate::host::HostCalls;
 
 /// Raised from the epoch callback when the deadline has passed.
@@ -36,23 +36,28 @@ impl RunContext {
         Self {
             limiter: MemoryLimiter::new(limits.memory_bytes),
             host,
-            stdout: CappedOutput::new(limits.max_output_bytes),
+            stdout: CappedOutput::new(limits.max_output_bytes, StreamName::Stdout),
             stderr,
             fuel_budget: limits.fuel.unwrap_or(u64::MAX),
         }
     }
 
     pub fn stderr_for(limits: &Limits) -> CappedOutput {
-        CappedOutput::new(limits.max_output_bytes)
+        CappedOutput::new(limits.max_output_bytes, StreamName::Stderr)
     }
 
-    /// Hands a pre-instantiated sandbox over to one run: its limits and its
-    /// grants, nothing left from preparation.
-    pub fn configure(&mut self, limits: &Limits, host: HostCalls) {
-        self.limiter.set_max(limits.memory_bytes);
+    /// Gives a pre-instantiated sandbox the host functions of its run (or of
+    /// its session, for every cell).
+    pub fn grant(&mut self, host: HostCalls) {
         self.host = host;
-        self.stdout.set_cap(limits.max_output_bytes);
-        self.stderr.set_cap(limits.max_output_bytes);
+    }
+
+    /// Starts a call into the guest: its limits and where its output goes,
+    /// nothing left from preparation or from the previous cell.
+    pub fn begin(&mut self, limits: &Limits, sink: Option<OutputSink>) {
+        self.limiter.set_max(limits.memory_bytes);
+        self.stdout.begin(limits.max_output_bytes, sink.clone());
+        self.stderr.begin(limits.max_output_bytes, sink);
         self.fuel_budget = limits.fuel.unwrap_or(u64::MAX);
     }
 }
@@ -91,6 +96,8 @@ pub enum GuestEnd {
     Returned {
         exit_code: i32,
         error: Option<GuestError>,
+        /// The last expression's value, where the runtime reports one.
+        result: Option<Display>,
     },
     /// The guest trapped or a host function failed fatally.
     Trapped(wasmtime::Error),
@@ -124,9 +131,19 @@ pub fn classify<T: HasRunContext>(
     let fuel_left = store.get_fuel().unwrap_or(0);
     let ctx = store.data_mut().run_context();
     let memory_hit = ctx.limiter.limit_hit();
+    let cap = usize::try_from(ctx.stdout.cap()).unwrap_or(usize::MAX);
+    let mut result = None;
     let (status, exit_code, error) = match end {
         GuestEnd::Elapsed => (Status::Timeout, 124, None),
-        GuestEnd::Returned { exit_code, error } => {
+        GuestEnd::Returned {
+            exit_code,
+            error,
+            result: display,
+        } => {
+            // The guest caps these itself; a hostile guest may not, so the
+            // host cuts them again.
+            result = display.map(|d| d.capped(cap));
+            let error = error.map(|e| e.capped(cap));
             let memory_error = error.as_ref().is_some_and(|e| e.type_name == "MemoryError");
             let status = if memory_error && memory_hit {
                 Status::MemoryLimit
@@ -153,7 +170,10 @@ pub fn classify<T: HasRunContext>(
         truncated: Truncated {
             stdout: out_cut,
             stderr: err_cut,
+            result: result.as_ref().is_some_and(|d| d.truncated),
         },
+        result,
+        files: Vec::new(),
     }
 }
 

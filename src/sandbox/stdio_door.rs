@@ -298,7 +298,7 @@ mod tests {
     fn door(stdin: &[u8]) -> (Door, CappedOutput) {
         let mut registry = Registry::new();
         registry.register("echo", |args| async move { Ok(args) });
-        let stderr = CappedOutput::new(1 << 20);
+        let stderr = CappedOutput::new(1 << 20, crate::sandbox::StreamName::Stderr);
         (
             Door::new(registry.grant(["echo"]), stdin.to_vec(), stderr.clone()),
             stderr,

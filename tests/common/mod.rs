@@ -4,7 +4,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use goru::sandbox::{LimitRequest, RunRequest, RunResult, Sandbox, SandboxConfig};
+use goru::host::Capabilities;
+use goru::runner::{RunSpec, Runner};
+use goru::sandbox::{LimitRequest, RunResult, Sandbox, SandboxConfig};
 
 /// Compiled guests are cached here across test binaries and runs.
 pub fn test_cache_dir() -> std::path::PathBuf {
@@ -23,11 +25,16 @@ pub fn sandbox() -> &'static Sandbox {
     })
 }
 
-pub fn request(language: &str, code: &str) -> RunRequest {
-    RunRequest {
+/// The run pipeline over [`sandbox`], with default capabilities.
+pub fn runner() -> Runner {
+    Runner::new(sandbox().clone(), Capabilities::default())
+}
+
+pub fn request(language: &str, code: &str) -> RunSpec {
+    RunSpec {
         code: code.to_owned(),
         language: Some(language.to_owned()),
-        ..RunRequest::default()
+        ..RunSpec::default()
     }
 }
 
@@ -36,11 +43,8 @@ pub async fn run(code: &str) -> RunResult {
     run_req(request("python", code)).await
 }
 
-pub async fn run_req(req: RunRequest) -> RunResult {
-    sandbox()
-        .run(req)
-        .await
-        .expect("the run could be attempted")
+pub async fn run_req(req: RunSpec) -> RunResult {
+    runner().run(req).await.expect("the run could be attempted")
 }
 
 pub fn timeout(ms: u64) -> LimitRequest {

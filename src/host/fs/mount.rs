@@ -86,6 +86,8 @@ pub struct Mount {
     pub(super) guest: GuestPath,
     pub(super) dir: Dir,
     pub(super) mode: Mode,
+    /// The operator's directory, for runtimes that also preopen it.
+    host: PathBuf,
 }
 
 impl Mount {
@@ -102,7 +104,17 @@ impl Mount {
                 source,
             }
         })?;
-        Ok(Mount { guest, dir, mode })
+        Ok(Mount {
+            guest,
+            dir,
+            mode,
+            host: host_path.to_owned(),
+        })
+    }
+
+    /// The host directory behind the mount.
+    pub fn host_path(&self) -> &Path {
+        &self.host
     }
 
     /// Where the guest sees this mount.
@@ -115,8 +127,12 @@ impl Mount {
     }
 }
 
-/// The guest path the standard library is mounted at in the python runtime.
-const STDLIB_GUEST_PATH: &str = "/python";
+/// Guest paths the runtimes use themselves, and what for.
+const RESERVED_GUEST_PATHS: [(&str, &str); 3] = [
+    ("/python", "holds the Python standard library"),
+    ("/work", "is the run's own working directory"),
+    ("/tmp", "is the run's own temporary directory"),
+];
 
 /// Checks a mount point's guest path (from a policy or a flag, never from the
 /// guest) and returns it parsed.
@@ -133,11 +149,11 @@ pub(super) fn check_guest_path(field: &str, raw: &str) -> Result<GuestPath, FsEr
     if guest.to_string() != raw {
         return Err(bad(format!("is not normalised; write it as {guest}")));
     }
-    let stdlib = GuestPath::parse(STDLIB_GUEST_PATH).map_err(|why| bad(why.to_string()))?;
-    if guest.starts_with(&stdlib) {
-        return Err(bad(format!(
-            "is reserved: {STDLIB_GUEST_PATH} holds the Python standard library"
-        )));
+    for (reserved, holds) in RESERVED_GUEST_PATHS {
+        let reserved = GuestPath::parse(reserved).map_err(|why| bad(why.to_string()))?;
+        if guest.starts_with(&reserved) {
+            return Err(bad(format!("is reserved: {reserved} {holds}")));
+        }
     }
     Ok(guest)
 }

@@ -1,4 +1,5 @@
 # The guest sees no host filesystem: not /etc, not the working directory, not /.
+# (From its own /work, climbing out with .. is refused outright.)
 for path in ["/etc/passwd", "../../../../etc/passwd", "Cargo.toml"]:
     try:
         open(path).read()

@@ -1,0 +1,170 @@
+//! Server-Sent Events for `Accept: text/event-stream`: `stdout` and `stderr`
+//! events as the guest writes, then one `result` event holding the JSON the
+//! non-streamed answer would have (or one `error` event). The run is owned by
+//! the response body: a client that hangs up drops it, which cancels the run
+//! and frees its slot.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, Stream};
+use serde_json::{Value, json};
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+
+use super::error::ApiError;
+use crate::sandbox::{OutputChunk, OutputSink, StreamName};
+
+/// Whether the client asked for a stream.
+pub fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| {
+            accept
+                .split(',')
+                .any(|t| t.split(';').next().unwrap_or("").trim() == "text/event-stream")
+        })
+}
+
+/// A sink for the run's output and its receiving end, when the client
+/// asked for a stream.
+pub fn channel(
+    headers: &HeaderMap,
+) -> (Option<OutputSink>, Option<UnboundedReceiver<OutputChunk>>) {
+    if !wants_stream(headers) {
+        return (None, None);
+    }
+    let (sink, output) = mpsc::unbounded_channel();
+    (Some(sink), Some(output))
+}
+
+/// The final answer of a streamed run: the JSON body, or the error a
+/// non-streamed request would have got.
+pub type Finish = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
+
+enum Phase {
+    Running {
+        finish: Finish,
+        output: UnboundedReceiver<OutputChunk>,
+        text: Utf8Chunks,
+    },
+    Draining {
+        last: Event,
+        output: UnboundedReceiver<OutputChunk>,
+        text: Utf8Chunks,
+    },
+    Done,
+}
+
+/// Streams `output` until `finish` resolves, then whatever output is left,
+/// then the final event. `hold` (the run's slot, its in-flight count) lives
+/// as long as the stream.
+pub fn respond<H: Send + 'static>(
+    finish: Finish,
+    output: UnboundedReceiver<OutputChunk>,
+    hold: H,
+) -> Response {
+    let phase = Phase::Running {
+        finish,
+        output,
+        text: Utf8Chunks::default(),
+    };
+    let events = stream::unfold((phase, Some(hold)), |(phase, hold)| async move {
+        let (event, next) = step(phase).await?;
+        // Released with the last event: the run is over.
+        let hold = if matches!(next, Phase::Done) {
+            None
+        } else {
+            hold
+        };
+        Some((Ok::<_, Infallible>(event), (next, hold)))
+    });
+    sse(events).into_response()
+}
+
+fn sse(
+    events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+) -> impl IntoResponse {
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+async fn step(phase: Phase) -> Option<(Event, Phase)> {
+    match phase {
+        Phase::Running {
+            mut finish,
+            mut output,
+            mut text,
+        } => {
+            tokio::select! {
+                biased;
+                Some(chunk) = output.recv() => {
+                    let event = text.event(&chunk);
+                    Some((event, Phase::Running { finish, output, text }))
+                }
+                answer = &mut finish => {
+                    let last = match answer {
+                        Ok(body) => Event::default().event("result").data(body.to_string()),
+                        Err(e) => Event::default().event("error").data(e.body().to_string()),
+                    };
+                    drain(Phase::Draining { last, output, text })
+                }
+            }
+        }
+        draining @ Phase::Draining { .. } => drain(draining),
+        Phase::Done => None,
+    }
+}
+
+/// Output written before the run ended, then the final event.
+fn drain(phase: Phase) -> Option<(Event, Phase)> {
+    let Phase::Draining {
+        last,
+        mut output,
+        mut text,
+    } = phase
+    else {
+        return None;
+    };
+    match output.try_recv() {
+        Ok(chunk) => {
+            let event = text.event(&chunk);
+            Some((event, Phase::Draining { last, output, text }))
+        }
+        Err(_) => Some((last, Phase::Done)),
+    }
+}
+
+/// Turns byte chunks into text events without splitting a character across
+/// two events: an incomplete UTF-8 sequence at the end of a chunk waits for
+/// the next one.
+#[derive(Default)]
+struct Utf8Chunks {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Utf8Chunks {
+    fn event(&mut self, chunk: &OutputChunk) -> Event {
+        let pending = match chunk.stream {
+            StreamName::Stdout => &mut self.stdout,
+            StreamName::Stderr => &mut self.stderr,
+        };
+        pending.extend_from_slice(&chunk.bytes);
+        let valid = match std::str::from_utf8(pending) {
+            Ok(_) => pending.len(),
+            // An incomplete sequence at the end waits; invalid bytes are replaced.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => pending.len(),
+        };
+        let rest = pending.split_off(valid);
+        let text = String::from_utf8_lossy(pending).into_owned();
+        *pending = rest;
+        Event::default()
+            .event(chunk.stream.as_str())
+            .data(json!({ "text": text }).to_string())
+    }
+}

@@ -1,0 +1,404 @@
+//! Live sessions on this server: ids, expiry, the live-session limit, and
+//! what a caller is told about a session that is gone.
+//!
+//! Sessions live in this process's memory: a restart ends them all, and a
+//! second replica does not know them. An id is 128 random bits, carries
+//! nothing else, and is the only way to reach its session.
+
+mod config;
+mod error;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant, SystemTime};
+
+pub use config::SessionConfig;
+pub use error::SessionError;
+
+use crate::runner::{CellSpec, Interpreter, RunError, Runner, SessionSpec};
+use crate::sandbox::RunResult;
+
+/// What a caller sees of a session.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub language: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub expires_at: String,
+    pub age_seconds: f64,
+    pub idle_seconds: f64,
+    pub ttl_seconds: u64,
+    pub cells_run: u64,
+    pub memory_bytes: u64,
+    pub alive: bool,
+    /// Why the session ended, once it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_reason: Option<String>,
+}
+
+struct Entry {
+    interpreter: Interpreter,
+    created: Instant,
+    created_wall: SystemTime,
+    last_used: Instant,
+    ttl: Duration,
+    /// The end of the maximum lifetime, whatever the activity.
+    hard_end: Instant,
+}
+
+impl Entry {
+    fn expires(&self) -> Instant {
+        (self.last_used + self.ttl).min(self.hard_end)
+    }
+
+    fn info(&self, id: &str) -> SessionInfo {
+        let now = Instant::now();
+        let ended = self.interpreter.ended();
+        let wall = |at: Instant| {
+            let offset = at.saturating_duration_since(self.created);
+            humantime::format_rfc3339_millis(self.created_wall + offset).to_string()
+        };
+        SessionInfo {
+            session_id: id.to_owned(),
+            language: self.interpreter.language().to_owned(),
+            created_at: wall(self.created),
+            expires_at: wall(self.expires()),
+            age_seconds: now.duration_since(self.created).as_secs_f64(),
+            idle_seconds: now.saturating_duration_since(self.last_used).as_secs_f64(),
+            ttl_seconds: self.ttl.as_secs(),
+            cells_run: self.interpreter.cells_run(),
+            memory_bytes: self.interpreter.memory_bytes(),
+            alive: ended.is_none(),
+            ended_reason: ended,
+        }
+    }
+}
+
+/// Why a session is gone, kept for a while so its id gets an answer that
+/// says so.
+#[derive(Clone)]
+struct Tombstone {
+    reason: String,
+    /// Ended by a cell (410) rather than expired or deleted (404).
+    by_cell: bool,
+    at: Instant,
+}
+
+/// How long a gone session's id keeps its explanation, and how many are kept.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(3600);
+const MAX_TOMBSTONES: usize = 4096;
+/// How often expired sessions are swept (and their instances freed).
+const SWEEP: Duration = Duration::from_millis(250);
+
+#[derive(Default)]
+struct Table {
+    live: HashMap<String, Entry>,
+    /// Sessions being opened: they count against the limit already.
+    opening: usize,
+    gone: HashMap<String, Tombstone>,
+}
+
+/// The live sessions. Cheap to clone.
+#[derive(Clone)]
+pub struct Sessions(Arc<Inner>);
+
+struct Inner {
+    config: SessionConfig,
+    table: Mutex<Table>,
+}
+
+impl Sessions {
+    /// Starts the sweeper, which ends with the last clone.
+    pub fn new(config: SessionConfig) -> Self {
+        let sessions = Self(Arc::new(Inner {
+            config,
+            table: Mutex::default(),
+        }));
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(sweep(Arc::downgrade(&sessions.0)));
+        }
+        sessions
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.0.config
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.0.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Opens a session. `ttl` is its idle expiry (default and ceiling from
+    /// the config).
+    pub async fn create(
+        &self,
+        runner: &Runner,
+        spec: SessionSpec,
+        ttl: Option<u64>,
+    ) -> Result<SessionInfo, SessionError> {
+        let ttl = self.0.config.ttl(ttl)?;
+        self.reserve()?;
+        let reservation = Reservation(self);
+        let hard_end = Instant::now() + self.0.config.max_lifetime();
+        let interpreter = runner
+            .open_session(spec, hard_end)
+            .await
+            .map_err(SessionError::Run)?;
+        let id = new_id();
+        let now = Instant::now();
+        let entry = Entry {
+            interpreter,
+            created: now,
+            created_wall: SystemTime::now(),
+            last_used: now,
+            ttl,
+            hard_end,
+        };
+        let info = entry.info(&id);
+        let mut table = self.table();
+        table.live.insert(id, entry);
+        reservation_into_live(reservation, &mut table);
+        metrics::gauge!("goru_sessions_live").set(table.live.len() as f64);
+        Ok(info)
+    }
+
+    /// Counts a session being opened against the limit, or refuses.
+    fn reserve(&self) -> Result<(), SessionError> {
+        let mut table = self.table();
+        if table.live.len() + table.opening >= self.0.config.max_live {
+            let now = Instant::now();
+            let soonest = table
+                .live
+                .values()
+                .map(|e| e.expires().saturating_duration_since(now))
+                .min()
+                .unwrap_or(Duration::from_secs(1));
+            metrics::counter!("goru_rejected_total", "reason" => "sessions_full").increment(1);
+            return Err(SessionError::Full {
+                max: self.0.config.max_live,
+                retry_after_secs: soonest.as_secs().clamp(1, 60),
+            });
+        }
+        table.opening += 1;
+        Ok(())
+    }
+
+    /// What is known of session `id`.
+    pub fn info(&self, id: &str) -> Result<SessionInfo, SessionError> {
+        let mut table = self.table();
+        self.live_entry(&mut table, id).map(|e| e.info(id))
+    }
+
+    /// Every live session, oldest first.
+    pub fn list(&self) -> Vec<SessionInfo> {
+        let table = self.table();
+        let mut all: Vec<_> = table.live.iter().map(|(id, e)| e.info(id)).collect();
+        all.sort_by(|a, b| b.age_seconds.total_cmp(&a.age_seconds));
+        all
+    }
+
+    /// Ends session `id` now and frees its instance.
+    pub fn delete(&self, id: &str) -> Result<(), SessionError> {
+        let mut table = self.table();
+        self.live_entry(&mut table, id)?;
+        bury(&mut table, id, "it was deleted".to_owned(), false);
+        Ok(())
+    }
+
+    /// Runs a cell in session `id`. The session's idle clock restarts when
+    /// the cell starts and when it ends.
+    pub async fn run_cell(
+        &self,
+        id: &str,
+        cell: CellSpec,
+    ) -> Result<(RunResult, SessionInfo), SessionError> {
+        let interpreter = {
+            let mut table = self.table();
+            let entry = self.live_entry(&mut table, id)?;
+            entry.last_used = Instant::now();
+            entry.interpreter.clone()
+        };
+        let ran = interpreter.run_cell(cell, self.0.config.cell_wait()).await;
+        let mut table = self.table();
+        let result = match ran {
+            Ok(result) => result,
+            Err(RunError::SessionEnded { reason }) => {
+                bury(&mut table, id, reason.clone(), true);
+                return Err(SessionError::Ended {
+                    id: id.to_owned(),
+                    reason,
+                });
+            }
+            Err(e) => return Err(SessionError::Run(e)),
+        };
+        let info = match table.live.get_mut(id) {
+            Some(entry) => {
+                entry.last_used = Instant::now();
+                let info = entry.info(id);
+                if let Some(reason) = interpreter.ended() {
+                    bury(&mut table, id, reason, true);
+                }
+                info
+            }
+            // Deleted or expired while the cell ran.
+            None => {
+                interpreter.close("the session was deleted while a cell ran");
+                let mut info = SessionInfo::gone(id, &interpreter);
+                info.ended_reason = table.gone.get(id).map(|t| t.reason.clone());
+                info
+            }
+        };
+        Ok((result, info))
+    }
+
+    /// The live entry for `id`, or why there is none. Expired sessions are
+    /// buried on the spot, not only at the next sweep.
+    fn live_entry<'t>(
+        &self,
+        table: &'t mut Table,
+        id: &str,
+    ) -> Result<&'t mut Entry, SessionError> {
+        let now = Instant::now();
+        let expired = table.live.get(id).map(|e| e.expires() <= now);
+        if expired == Some(true) {
+            bury(table, id, "it expired".to_owned(), false);
+        }
+        if let Some(reason) = table.live.get(id).and_then(|e| e.interpreter.ended()) {
+            bury(table, id, reason, true);
+        }
+        match table.live.get_mut(id) {
+            Some(entry) => Ok(entry),
+            None => Err(match table.gone.get(id) {
+                Some(t) if t.by_cell => SessionError::Ended {
+                    id: id.to_owned(),
+                    reason: t.reason.clone(),
+                },
+                Some(t) => SessionError::NotFound {
+                    id: id.to_owned(),
+                    why: Some(t.reason.clone()),
+                },
+                None => SessionError::NotFound {
+                    id: id.to_owned(),
+                    why: None,
+                },
+            }),
+        }
+    }
+
+    /// Ends every session whose time is up.
+    fn sweep_once(&self) {
+        let mut table = self.table();
+        let now = Instant::now();
+        let done: Vec<(String, String, bool)> = table
+            .live
+            .iter()
+            .filter_map(|(id, e)| match e.interpreter.ended() {
+                Some(reason) => Some((id.clone(), reason, true)),
+                None if e.expires() <= now => Some((id.clone(), "it expired".to_owned(), false)),
+                None => None,
+            })
+            .collect();
+        for (id, reason, by_cell) in done {
+            bury(&mut table, &id, reason, by_cell);
+        }
+        table
+            .gone
+            .retain(|_, t| now.duration_since(t.at) < TOMBSTONE_TTL);
+        metrics::gauge!("goru_sessions_live").set(table.live.len() as f64);
+    }
+
+    /// Ends every session (shutdown).
+    pub fn close_all(&self) {
+        let mut table = self.table();
+        let ids: Vec<String> = table.live.keys().cloned().collect();
+        for id in ids {
+            bury(&mut table, &id, "the server shut down".to_owned(), false);
+        }
+    }
+}
+
+impl SessionInfo {
+    fn gone(id: &str, interpreter: &Interpreter) -> Self {
+        Self {
+            session_id: id.to_owned(),
+            language: interpreter.language().to_owned(),
+            created_at: String::new(),
+            expires_at: String::new(),
+            age_seconds: 0.0,
+            idle_seconds: 0.0,
+            ttl_seconds: 0,
+            cells_run: interpreter.cells_run(),
+            memory_bytes: 0,
+            alive: false,
+            ended_reason: None,
+        }
+    }
+}
+
+/// Moves a live session to the tombstones and frees its instance.
+fn bury(table: &mut Table, id: &str, reason: String, by_cell: bool) {
+    if let Some(entry) = table.live.remove(id) {
+        entry.interpreter.close(&reason);
+    }
+    if table.gone.len() >= MAX_TOMBSTONES
+        && let Some(oldest) = table
+            .gone
+            .iter()
+            .min_by_key(|(_, t)| t.at)
+            .map(|(k, _)| k.clone())
+    {
+        table.gone.remove(&oldest);
+    }
+    table.gone.insert(
+        id.to_owned(),
+        Tombstone {
+            reason,
+            by_cell,
+            at: Instant::now(),
+        },
+    );
+}
+
+/// Gives a reserved place back if opening fails (or is cancelled).
+struct Reservation<'a>(&'a Sessions);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut table = self.0.table();
+        table.opening = table.opening.saturating_sub(1);
+    }
+}
+
+/// The reserved place became a live session: release the reservation under
+/// the lock already held, without dropping it twice.
+fn reservation_into_live(reservation: Reservation<'_>, table: &mut Table) {
+    std::mem::forget(reservation);
+    table.opening = table.opening.saturating_sub(1);
+}
+
+async fn sweep(sessions: Weak<Inner>) {
+    let mut tick = tokio::time::interval(SWEEP);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = sessions.upgrade() else {
+            return;
+        };
+        Sessions(inner).sweep_once();
+    }
+}
+
+/// 128 bits from the OS's CSPRNG, as 32 hex digits, prefixed so an id is
+/// recognisable in logs. Nothing else is in it.
+fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // The OS could not give randomness: fall back to uuid's own source
+        // (also the OS CSPRNG) rather than to anything guessable.
+        bytes = *uuid::Uuid::new_v4().as_bytes();
+        bytes[..8].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("ses_{hex}")
+}

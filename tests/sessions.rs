@@ -1,0 +1,316 @@
+//! Sessions on a real server: state kept between cells, isolation, expiry,
+//! the live-session limit, one cell at a time, and the cells that end them.
+//! Also the notebook-style `result` of `/run` and of cells.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, assert_matches_spec, server_config, start_server};
+use serde_json::{Value, json};
+
+async fn server() -> TestServer {
+    start_server(server_config()).await
+}
+
+impl TestServer {
+    async fn post_json(&self, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, response.json().await.unwrap(), headers)
+    }
+
+    /// Opens a session and returns its id.
+    async fn open(&self, body: Value) -> String {
+        let (status, info, _) = self.post_json("/sessions", body).await;
+        assert_eq!(status, 201, "{info}");
+        assert_matches_spec("/sessions", "post", 201, &info);
+        info["session_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn cell(&self, id: &str, code: &str) -> (u16, Value) {
+        let path = format!("/sessions/{id}/run");
+        let (status, body, _) = self.post_json(&path, json!({"code": code})).await;
+        if status == 200 {
+            assert_matches_spec("/sessions/{id}/run", "post", 200, &body);
+        }
+        (status, body)
+    }
+
+    async fn cell_ok(&self, id: &str, code: &str) -> Value {
+        let (status, body) = self.cell(id, code).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+#[tokio::test]
+async fn a_session_keeps_variables_functions_and_imports_between_cells() {
+    let s = server().await;
+    let id = s.open(json!({})).await;
+    assert!(id.starts_with("ses_") && id.len() == 4 + 32, "{id}");
+    let first = s
+        .cell_ok(
+            &id,
+            "import json\ncounter = 41\ndef bump(n):\n    return n + 1",
+        )
+        .await;
+    assert_eq!(first["status"], "ok", "{first}");
+    assert_eq!(first["session"]["cells_run"], 1);
+    let second = s.cell_ok(&id, "counter = bump(counter)\ncounter").await;
+    assert_eq!(second["result"]["text/plain"], "42", "{second}");
+    let third = s.cell_ok(&id, "print(json.dumps({'n': counter}))").await;
+    assert_eq!(third["stdout"], "{\"n\": 42}\n", "{third}");
+    assert_eq!(third["session"]["cells_run"], 3);
+    assert_eq!(third["session"]["alive"], true);
+    assert!(third["session"]["memory_bytes"].as_u64().unwrap() > 1 << 20);
+}
+
+#[tokio::test]
+async fn two_sessions_and_a_run_do_not_see_each_other() {
+    let s = server().await;
+    let a = s.open(json!({})).await;
+    let b = s.open(json!({})).await;
+    assert_ne!(a, b);
+    s.cell_ok(&a, "secret = 'a'").await;
+    s.cell_ok(&b, "secret = 'b'").await;
+    assert_eq!(s.cell_ok(&a, "secret").await["result"]["text/plain"], "'a'");
+    assert_eq!(s.cell_ok(&b, "secret").await["result"]["text/plain"], "'b'");
+    let run = s
+        .run_ok(json!({"code": "print('secret' in globals())"}))
+        .await;
+    assert_eq!(run["stdout"], "False\n");
+}
+
+#[tokio::test]
+async fn a_cell_that_raises_leaves_the_session_alive() {
+    let s = server().await;
+    let id = s.open(json!({})).await;
+    s.cell_ok(&id, "x = 1").await;
+    let failed = s.cell_ok(&id, "1 / 0").await;
+    assert_eq!(failed["status"], "error");
+    assert_eq!(failed["error"]["type"], "ZeroDivisionError");
+    assert_eq!(failed["session"]["alive"], true);
+    assert_eq!(s.cell_ok(&id, "x + 1").await["result"]["text/plain"], "2");
+}
+
+#[tokio::test]
+async fn a_timeout_ends_the_session_and_says_why() {
+    let s = server().await;
+    let id = s.open(json!({"policy": {"timeout_ms": 300}})).await;
+    s.cell_ok(&id, "x = 1").await;
+    let timed_out = s.cell_ok(&id, "while True:\n    pass").await;
+    assert_eq!(timed_out["status"], "timeout", "{timed_out}");
+    assert_eq!(timed_out["session"]["alive"], false);
+    assert!(
+        timed_out["session"]["ended_reason"]
+            .as_str()
+            .unwrap()
+            .contains("timeout"),
+        "{timed_out}"
+    );
+    let (status, body) = s.cell(&id, "x").await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"]["code"], "session_ended");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("timeout"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_session_is_404_naming_it() {
+    let s = server().await;
+    let (status, body) = s.cell("ses_nope", "1").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "session_not_found");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ses_nope")
+    );
+    assert_matches_spec("/sessions/{id}/run", "post", 404, &body);
+}
+
+#[tokio::test]
+async fn an_idle_session_expires_and_its_id_says_so() {
+    let s = server().await;
+    let id = s.open(json!({"ttl_seconds": 1})).await;
+    s.cell_ok(&id, "x = 1").await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let listed = s.get_json("/sessions").await;
+    assert!(
+        listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["session_id"] != id.as_str()),
+        "the sweeper should have ended it: {listed}"
+    );
+    let (status, body) = s.cell(&id, "x").await;
+    assert_eq!(status, 404, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&id) && message.contains("expired"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn past_the_live_session_limit_creation_is_429_with_retry_after() {
+    let mut config = server_config();
+    config.sessions.max_live = 2;
+    let s = start_server(config).await;
+    let first = s.open(json!({})).await;
+    s.open(json!({})).await;
+    let (status, body, headers) = s.post_json("/sessions", json!({})).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "too_many_sessions");
+    assert!(headers.contains_key("retry-after"));
+    assert_matches_spec("/sessions", "post", 429, &body);
+    let deleted = s
+        .client
+        .delete(s.url(&format!("/sessions/{first}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    s.open(json!({})).await;
+}
+
+#[tokio::test]
+async fn a_second_concurrent_cell_gets_409_and_the_first_finishes() {
+    let mut config = server_config();
+    config.sessions.cell_wait_ms = 100;
+    let s = start_server(config).await;
+    let id = s.open(json!({})).await;
+    let slow = {
+        let request = s
+            .client
+            .post(s.url(&format!("/sessions/{id}/run")))
+            .json(&json!({"code": "import time\ntime.sleep(1)\n'slept'"}));
+        tokio::spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = s.cell(&id, "1").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "cell_running");
+    let slow = slow.await.unwrap();
+    assert_eq!(slow["result"]["text/plain"], "'slept'", "{slow}");
+    assert_eq!(s.cell_ok(&id, "2").await["result"]["text/plain"], "2");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_inspected_and_deleted() {
+    let s = server().await;
+    let id = s.open(json!({"ttl_seconds": 120})).await;
+    s.cell_ok(&id, "data = list(range(1000))").await;
+    let info = s.get_json(&format!("/sessions/{id}")).await;
+    assert_matches_spec("/sessions/{id}", "get", 200, &info);
+    assert_eq!(info["cells_run"], 1);
+    assert_eq!(info["ttl_seconds"], 120);
+    let listed = s.get_json("/sessions").await;
+    assert_matches_spec("/sessions", "get", 200, &listed);
+    assert!(
+        listed["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["session_id"] == id.as_str())
+    );
+    let deleted = s
+        .client
+        .delete(s.url(&format!("/sessions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let (status, body) = s.cell(&id, "data").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deleted")
+    );
+}
+
+#[tokio::test]
+async fn bad_session_requests_name_the_field() {
+    let s = server().await;
+    let (status, body, _) = s
+        .post_json("/sessions", json!({"ttl_seconds": 999_999}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("ttl_seconds")),
+        "{body}"
+    );
+    let (status, body, _) = s
+        .post_json("/sessions", json!({"language": "python3.12"}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "sessions_unsupported");
+    let (status, body, _) = s
+        .post_json("/sessions", json!({"policy": {"timeout_ms": 3_600_000}}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (400, Some("policy.timeout_ms")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn run_results_show_the_last_expression_like_a_notebook() {
+    let s = server().await;
+    let cases = [
+        ("1+1", json!({"text/plain": "2"})),
+        ("[1, 'a', None]", json!({"text/plain": "[1, 'a', None]"})),
+        (
+            "class Table:\n    def _repr_html_(self):\n        return '<table></table>'\n    def __repr__(self):\n        return 'Table()'\nTable()",
+            json!({"text/plain": "Table()", "text/html": "<table></table>"}),
+        ),
+        ("```python\nx = 2\nx * 21\n```", json!({"text/plain": "42"})),
+    ];
+    for (code, want) in cases {
+        let r = s.run_ok(json!({"code": code})).await;
+        assert_matches_spec("/run", "post", 200, &r);
+        assert_eq!(r["result"], want, "{code}: {r}");
+    }
+    for code in ["print(1)", "x = 1", "None", "import os"] {
+        let r = s.run_ok(json!({"code": code})).await;
+        assert!(r["result"].is_null(), "{code}: {r}");
+    }
+    let printed = s.run_ok(json!({"code": "print('out')\n'value'"})).await;
+    assert_eq!(printed["stdout"], "out\n");
+    assert_eq!(printed["result"]["text/plain"], "'value'");
+}
+
+#[tokio::test]
+async fn a_huge_result_is_cut_at_the_output_cap() {
+    let s = server().await;
+    let r = s
+        .run_ok(json!({"code": "'x' * 100_000", "policy": {"max_output_bytes": 1000}}))
+        .await;
+    assert_eq!(r["truncated"]["result"], true, "{r}");
+    assert_eq!(r["result"]["text/plain"].as_str().unwrap().len(), 1000);
+    let big_error = s
+        .run_ok(json!({"code": "raise ValueError('e' * 100_000)", "policy": {"max_output_bytes": 1000}}))
+        .await;
+    assert!(big_error["error"]["message"].as_str().unwrap().len() <= 1000);
+    assert!(big_error["error"]["traceback"].as_str().unwrap().len() <= 1000);
+}
