@@ -3,7 +3,8 @@
 Everything here is already in memory when a run starts. The rest of the stdlib
 loads from bytecode compiled at build time (see goru_build). Adding a module here
 makes the snapshot a little larger and its import free; keep it to what users
-commonly reach for. Also set up here, once: zoneinfo reading the bundled tzdata.
+commonly reach for. Also set up here, once: zoneinfo reading the bundled tzdata,
+and urllib.request / `requests` going through the host's HTTP capability.
 """
 
 import importlib
@@ -52,6 +53,7 @@ def import_common_modules() -> None:
     if missing:
         print(f"goru build: not preloaded (unavailable in this CPython): {' '.join(missing)}")
     use_bundled_tzdata()
+    install_http()
 
 
 def use_bundled_tzdata() -> None:
@@ -74,3 +76,11 @@ def use_bundled_tzdata() -> None:
         zoneinfo.reset_tzpath([os.path.join(site, "tzdata", "zoneinfo")])
         _zones.extend(zoneinfo.ZoneInfo(key) for key in COMMON_ZONES)
     zoneinfo.reset_tzpath([TZDATA_ZONES])
+
+
+def install_http() -> None:
+    """urllib.request and `requests` over the run's HTTP capability (goru_net)."""
+    import goru_net
+
+    goru_net.install_urllib()
+    importlib.import_module("requests")
