@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the guest runtimes into build/runtimes:
 #   python.wasm      CPython 3.14 component, pre-initialized by componentize-py
-#   python-lib/      its stdlib with bytecode compiled by that same CPython
+#   python-lib/      its stdlib, plus the pure-Python packages in guest_packages
+#                    below, with bytecode compiled by that same CPython
 #   python3.12.wasm  VMware's CPython 3.12.0 WASI command module
 # Each output is rebuilt only when its inputs changed (a stamp holds their hash).
 set -euo pipefail
@@ -40,8 +41,14 @@ if [ ! -x "$venv/bin/componentize-py" ] || [ "$(cat "$venv/.wheel" 2>/dev/null)"
   echo "$cpy_wheel" > "$venv/.wheel"
 fi
 
+# Pure-Python wheels shipped in python-lib (mounted read-only at /python at run
+# time), compiled beside the stdlib. tzdata: zoneinfo has no system database.
+guest_packages="tzdata"
+guest_wheels=()
+for name in $guest_packages; do guest_wheels+=("$build/wheels/$(wheel "$name")"); done
+
 guest="$root/guest/python"
-stamp=$(cd "$guest" && find wit src -type f -name '*.wit' -o -type f -name '*.py' | sort | xargs cat | cat - "$cpy_wheel" | sha256sum | cut -d' ' -f1)
+stamp=$(cd "$guest" && find wit src -type f -name '*.wit' -o -type f -name '*.py' | sort | xargs cat | cat - "$cpy_wheel" "${guest_wheels[@]}" | sha256sum | cut -d' ' -f1)
 if [ -f "$out/python.wasm" ] && [ -d "$out/python-lib" ] && [ "$(cat "$out/python.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "python runtime up to date"
   exit 0
@@ -51,9 +58,12 @@ stage=$(mktemp -d "$build/stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/out"
 touch "$stage/out/goru-stdlib-out"
+# goru_build compiles out/site into the stdlib tree; it is not on sys.path at build time.
+for whl in "${guest_wheels[@]}"; do python3 -m zipfile -e "$whl" "$stage/out/site"; done
 (cd "$guest" && "$venv/bin/componentize-py" -d wit -w sandbox componentize app \
   -p src -p "$stage/out" -o "$stage/python.wasm")
 test -f "$stage/out/python/json/__init__.py" || { echo "error: stdlib was not compiled" >&2; exit 1; }
+test -f "$stage/out/python/tzdata/zoneinfo/Europe/Paris" || { echo "error: tzdata was not copied" >&2; exit 1; }
 rm -rf "$out/python-lib" "$out/python.wasm"
 mv "$stage/out/python" "$out/python-lib"
 mv "$stage/python.wasm" "$out/python.wasm"
