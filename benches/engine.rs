@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use goru::host::Capabilities;
-use goru::runner::{RunSpec, Runner};
+use goru::runner::{CellSpec, RunSpec, Runner, SessionSpec};
 use goru::sandbox::{Sandbox, SandboxConfig, Status};
 use tokio::runtime::Runtime;
 
@@ -237,5 +237,67 @@ fn pool(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, pool);
+/// A session cell against a run in a fresh pooled instance: a cell reuses
+/// its interpreter, so it pays neither instantiation nor the reset.
+fn session(c: &mut Criterion) {
+    let bench = Bench::new();
+    let (pooled, interpreter) = bench.rt.block_on(async {
+        let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
+        sandbox.start_pool(4).await.expect("pool");
+        let runner = Runner::new(sandbox, Capabilities::default());
+        let until = Instant::now() + Duration::from_secs(3600);
+        let interpreter = runner
+            .open_session(SessionSpec::default(), until)
+            .await
+            .expect("session");
+        (runner, interpreter)
+    });
+    let mut group = c.benchmark_group("cell_vs_run");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function("session_cell", |b| {
+        b.to_async(&bench.rt).iter(|| async {
+            let cell = CellSpec {
+                code: "x = 1 + 1".into(),
+                ..Default::default()
+            };
+            let r = interpreter
+                .run_cell(cell, Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(r.status, Status::Ok);
+            std::hint::black_box(r)
+        });
+    });
+    group.bench_function("run_pooled", |b| {
+        b.to_async(&bench.rt).iter_custom(|iters| {
+            let pooled = pooled.clone();
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    while pooled
+                        .sandbox()
+                        .pool_status()
+                        .is_none_or(|(ready, _)| ready == 0)
+                    {
+                        tokio::time::sleep(Duration::from_micros(200)).await;
+                    }
+                    let started = Instant::now();
+                    std::hint::black_box(
+                        pooled
+                            .run(Bench::request("x = 1 + 1", PYTHON))
+                            .await
+                            .unwrap(),
+                    );
+                    total += started.elapsed();
+                }
+                total
+            }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine, pool, session);
 criterion_main!(benches);

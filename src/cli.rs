@@ -25,9 +25,16 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up; the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve the HTTP API (POST /run) on 127.0.0.1:8080 unless told otherwise.
     Serve(ServeArgs),
+    /// An interactive session: state kept between entries, the last
+    /// expression echoed, history and multi-line input. Also what `goru`
+    /// starts on a terminal with no program. Takes the run flags (--lang,
+    /// --timeout, --memory, --mount, --allow-host, ...).
+    Repl(Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +135,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Serve(serve)) => serve_main(serve),
+        Some(Command::Repl(args)) => repl_main(args),
+        None if cli.run.code.is_none()
+            && cli.run.script.is_none()
+            && std::io::stdin().is_terminal() =>
+        {
+            repl_main(cli.run)
+        }
         None => run_main(cli.run),
     }
 }
@@ -179,6 +193,35 @@ fn block_on(main: impl std::future::Future<Output = ExitCode>) -> ExitCode {
     }
 }
 
+fn repl_main(args: Args) -> ExitCode {
+    if args.code.is_some() || args.script.is_some() {
+        eprintln!("goru: repl takes no program; use `goru -c CODE` or `goru SCRIPT` to run one");
+        return ExitCode::from(USAGE);
+    }
+    block_on(async move {
+        let sandbox = match Sandbox::new(sandbox_config(&args)) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+        let (capabilities, _) = match grant(&args) {
+            Ok(granted) => granted,
+            Err(message) => {
+                eprintln!("goru: {message}");
+                return ExitCode::from(USAGE);
+            }
+        };
+        let make_spec = || {
+            let (_, grants) = grant(&args)?;
+            Ok(crate::runner::SessionSpec {
+                language: Some(args.lang.clone()),
+                limits: limit_request(&args),
+                grants,
+            })
+        };
+        ExitCode::from(crate::repl::run(Runner::new(sandbox, capabilities), make_spec).await)
+    })
+}
+
 fn run_main(args: Args) -> ExitCode {
     let stdin_is_tty = std::io::stdin().is_terminal();
     let (code, stdin) = match read_inputs(&args, stdin_is_tty) {
@@ -224,11 +267,30 @@ fn read_inputs(args: &Args, stdin_is_tty: bool) -> Result<(String, Vec<u8>), Str
     Ok((code, stdin))
 }
 
-async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
+fn limit_request(args: &Args) -> LimitRequest {
+    LimitRequest {
+        timeout: args.timeout,
+        memory_bytes: args.memory,
+        fuel: args.fuel,
+        max_output_bytes: args.max_output,
+    }
+}
+
+fn sandbox_config(args: &Args) -> SandboxConfig {
     let mut config = SandboxConfig {
         runtime_dir: args.runtime_dir.clone(),
         ..SandboxConfig::default()
     };
+    if args.no_cache {
+        config.cache_dir = None;
+    } else if let Some(dir) = &args.cache_dir {
+        config.cache_dir = Some(dir.clone());
+    }
+    config
+}
+
+async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
+    let mut config = sandbox_config(&args);
     if args.workdir.is_some()
         && let Some(files) = config.files.as_mut()
     {
@@ -236,21 +298,11 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         files.max_returned_bytes = files.quota_bytes;
         files.max_input_files = files.quota_files as usize;
     }
-    if args.no_cache {
-        config.cache_dir = None;
-    } else if let Some(dir) = &args.cache_dir {
-        config.cache_dir = Some(dir.clone());
-    }
     let sandbox = match Sandbox::new(config) {
         Ok(s) => s,
         Err(e) => return fail(&e),
     };
-    let limits = LimitRequest {
-        timeout: args.timeout,
-        memory_bytes: args.memory,
-        fuel: args.fuel,
-        max_output_bytes: args.max_output,
-    };
+    let limits = limit_request(&args);
     let (capabilities, grants) = match grant(&args) {
         Ok(granted) => granted,
         Err(message) => {

@@ -59,6 +59,12 @@ pub enum SandboxError {
     SessionsUnsupported { language: &'static str },
     #[error("the session's interpreter was ended by an earlier cell")]
     SessionEnded,
+    /// Request files do not fit or collide with what the session's code made.
+    #[error("files cannot be placed: {source}")]
+    FilesRefused {
+        #[source]
+        source: crate::sandbox::PlaceError,
+    },
     #[error("language {language} has no working directory for files; use python")]
     FilesUnsupported { language: &'static str },
     /// Request files could not be placed in the run directory (or the

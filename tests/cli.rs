@@ -337,3 +337,49 @@ fn allow_host_lets_http_reach_a_local_server_and_nothing_else() {
         .stderr(contains("allowed_hosts"));
     drop(runtime);
 }
+
+#[test]
+fn the_repl_keeps_state_echoes_values_and_reads_blocks() {
+    let state = tempfile::tempdir().unwrap();
+    goru()
+        .arg("repl")
+        .env("XDG_STATE_HOME", state.path())
+        .write_stdin("x = 41\nx + 1\ndef double(n):\n    return n * 2\n\ndouble(x)\nprint('printed')\n1/0\nx\n")
+        .assert()
+        .success()
+        .stdout("42\n82\nprinted\n41\n")
+        .stderr(contains("ZeroDivisionError"));
+    let history = std::fs::read_to_string(state.path().join("goru/history")).unwrap();
+    assert!(history.contains("double(x)"), "{history}");
+}
+
+#[test]
+fn the_repl_starts_afresh_after_a_timeout_and_exits_with_sys_exit() {
+    let state = tempfile::tempdir().unwrap();
+    goru()
+        .args(["repl", "--timeout", "300ms"])
+        .env("XDG_STATE_HOME", state.path())
+        .write_stdin("x = 1\nwhile True: pass\n\n'x' in globals()\nimport sys; sys.exit(3)\nprint('not reached')\n")
+        .assert()
+        .code(3)
+        .stdout("False\n")
+        .stderr(contains("timeout").and(contains("reset")));
+}
+
+#[test]
+fn a_workdir_is_read_and_written_back() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "n\n1\n41\n").unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("sub/keep.txt"), "").unwrap();
+    goru()
+        .arg("--workdir")
+        .arg(dir.path())
+        .args(["-c", "import csv\nrows = list(csv.DictReader(open('in.csv')))\nopen('sub/total.txt', 'w').write(str(sum(int(r['n']) for r in rows)))"])
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("sub/total.txt")).unwrap(),
+        "42"
+    );
+}

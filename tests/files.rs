@@ -256,3 +256,85 @@ async fn python312_refuses_files_and_says_so() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "files_unsupported", "{body}");
 }
+
+#[tokio::test]
+async fn a_run_cannot_fill_a_writable_mount_or_link_its_files_into_work() {
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("log.txt"), "").unwrap();
+    let mut config = server_config();
+    config.files.quota_bytes = 1 << 20;
+    config.mounts.insert(
+        "data".into(),
+        MountConfig {
+            path: host.path().to_owned(),
+            max_mode: Mode::Rwc,
+        },
+    );
+    let s = start_server(config).await;
+    let code = "import os\nout = []\ntry:\n    with open('/data/log.txt', 'ab') as f:\n        for _ in range(100):\n            f.write(b'x' * 65536)\n            f.flush()\nexcept OSError:\n    out.append('budget')\ntry:\n    os.link('/data/log.txt', 'mine.txt')\n    out.append('LINKED')\nexcept OSError:\n    out.append('no link')\nprint(out)";
+    for mode in ["rw", "rwc"] {
+        std::fs::write(host.path().join("log.txt"), "").unwrap();
+        let policy = json!({"mounts": [{"name": "data", "guest_path": "/data", "mode": mode}]});
+        let r = s.run_ok(json!({"code": code, "policy": policy})).await;
+        assert_eq!(r["stdout"], "['budget', 'no link']\n", "{mode}: {r}");
+        let size = std::fs::metadata(host.path().join("log.txt"))
+            .unwrap()
+            .len();
+        assert!(size <= 1 << 20, "{mode}: the mount grew to {size} bytes");
+    }
+}
+
+#[tokio::test]
+async fn session_files_past_the_quota_are_refused_and_the_session_lives() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = server_config();
+    config.files.root = root.path().to_owned();
+    config.files.quota_bytes = 100_000;
+    let s = start_server(config).await;
+    let info: Value = s
+        .client
+        .post(s.url("/sessions"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = s.url(&format!(
+        "/sessions/{}/run",
+        info["session_id"].as_str().unwrap()
+    ));
+    let cell = |body: Value| {
+        let request = s.client.post(&url).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, _) =
+        cell(json!({"code": "open('big', 'wb').write(b'x' * 80_000)\nos_dir = 1"})).await;
+    assert_eq!(status, 200);
+    let big = "y".repeat(40_000);
+    let (status, body) =
+        cell(json!({"code": "pass", "files": [{"path": "more.txt", "content": big}]})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_file", "{body}");
+    let (status, body) = cell(json!({"code": "import os\nos.mkdir('taken')"})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) =
+        cell(json!({"code": "pass", "files": [{"path": "taken", "content": "x"}]})).await;
+    assert_eq!(
+        status, 400,
+        "a path the code made a directory is refused: {body}"
+    );
+    let (status, body) = cell(json!({"code": "os_dir"})).await;
+    assert_eq!(
+        (status, &body["result"]["text/plain"]),
+        (200, &json!("1")),
+        "the session lives on: {body}"
+    );
+}

@@ -314,3 +314,32 @@ async fn a_huge_result_is_cut_at_the_output_cap() {
     assert!(big_error["error"]["message"].as_str().unwrap().len() <= 1000);
     assert!(big_error["error"]["traceback"].as_str().unwrap().len() <= 1000);
 }
+
+#[tokio::test]
+async fn hostile_text_and_a_seeded_random_do_not_break_a_session() {
+    let s = server().await;
+    let id = s.open(json!({})).await;
+    let raised = s
+        .cell_ok(&id, "raise ValueError('\\ud800 lone surrogate')")
+        .await;
+    assert_eq!(raised["status"], "error", "{raised}");
+    assert!(
+        raised["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\\ud800"),
+        "{raised}"
+    );
+    let shown = s.cell_ok(&id, "'\\udfff'").await;
+    assert_eq!(shown["status"], "ok", "{shown}");
+    s.cell_ok(
+        &id,
+        "import random\nrandom.seed(42)\nfirst = random.random()\nrandom.seed(42)",
+    )
+    .await;
+    let again = s.cell_ok(&id, "random.random() == first").await;
+    assert_eq!(
+        again["result"]["text/plain"], "True",
+        "a later cell keeps the code's own seed: {again}"
+    );
+}

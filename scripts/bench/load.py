@@ -236,11 +236,11 @@ def parse_wrk(text):
     return out
 
 
-def wrk(port, language, conns, seconds):
+def wrk(port, language, conns, seconds, path="/run"):
     cmd = ["wrk", f"-t{1 if conns == 1 else 2}", f"-c{conns}", f"-d{seconds}s",
            "--timeout", "40s",  # past the server's 30 s queue timeout: we want its 503, not wrk's give-up
            "--latency", "-s", os.path.join(HERE, "run.lua"),
-           f"http://127.0.0.1:{port}/run", "--", language]
+           f"http://127.0.0.1:{port}{path}", "--", language]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True,
                           preexec_fn=_die_with_parent).stdout
     with open(os.path.join(OUT, "logs", "wrk.log"), "a") as f:
@@ -416,6 +416,17 @@ def main():
                     peak = sampler.peak
                 s["points"].append({"target": "goru", "language": language, "concurrency": conns, **point})
                 wait_idle(p.pid)
+        # A session cell: the same print(1+1), in an interpreter kept between
+        # cells (cells of one session run one at a time, so c=1).
+        status, body = request(port, "POST", "/sessions", body=b'{"ttl_seconds": 600}')
+        if status != 201:
+            raise SystemExit(f"could not open a session: {status} {body!r}")
+        cell_path = f"/sessions/{json.loads(body)['session_id']}/run"
+        wrk(port, "python", 1, WARMUP, path=cell_path)
+        print("  python session cell c=1", file=sys.stderr)
+        point = wrk(port, "python", 1, DURATION, path=cell_path)
+        s["points"].append({"target": "goru session cell", "language": "python", "concurrency": 1, **point})
+        wait_idle(p.pid)
         after_load = memory_median(p.pid)  # does the memory come back?
         stop(p)
 
@@ -448,8 +459,8 @@ def main():
                        "pool_0": pools[0], "pool_16": pools[16], "per_pooled_instance": per}
     s["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
 
-    pt = {(q["target"] if q["target"] == "goru" else "native", q["language"], q["concurrency"]): q
-          for q in s["points"]}
+    pt = {(q["target"] if q["target"].startswith("goru") else "native", q["language"], q["concurrency"]): q
+          for q in s["points"] if q["target"] != "goru session cell"}
     py1, py8 = pt[("goru", "python", 1)], pt[("goru", "python", 8)]
     def div(a, b):
         return a / b if b else None  # a point with no answers must not hide the report

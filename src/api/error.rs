@@ -155,6 +155,9 @@ impl ApiError {
             SandboxError::SessionsUnsupported { .. } => {
                 Self::bad("sessions_unsupported", "language".to_owned(), e.to_string())
             }
+            SandboxError::FilesRefused { .. } => {
+                Self::bad("invalid_file", "files".to_owned(), e.to_string())
+            }
             SandboxError::FilesUnsupported { .. } => {
                 Self::bad("files_unsupported", "files".to_owned(), e.to_string())
             }

@@ -13,10 +13,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream};
 use serde_json::{Value, json};
-use tokio::sync::mpsc::{self, UnboundedReceiver};
 
 use super::error::ApiError;
 use crate::sandbox::{OutputChunk, OutputSink, StreamName};
+
+/// The output side of a streamed run: what the guest wrote, taken in batches.
+type Output = OutputSink;
 
 /// Whether the client asked for a stream.
 pub fn wants_stream(headers: &HeaderMap) -> bool {
@@ -30,16 +32,14 @@ pub fn wants_stream(headers: &HeaderMap) -> bool {
         })
 }
 
-/// A sink for the run's output and its receiving end, when the client
-/// asked for a stream.
-pub fn channel(
-    headers: &HeaderMap,
-) -> (Option<OutputSink>, Option<UnboundedReceiver<OutputChunk>>) {
+/// A sink for the run's output and the handle the stream reads it from, when
+/// the client asked for a stream.
+pub fn channel(headers: &HeaderMap) -> (Option<OutputSink>, Option<Output>) {
     if !wants_stream(headers) {
         return (None, None);
     }
-    let (sink, output) = mpsc::unbounded_channel();
-    (Some(sink), Some(output))
+    let sink = OutputSink::default();
+    (Some(sink.clone()), Some(sink))
 }
 
 /// The final answer of a streamed run: the JSON body, or the error a
@@ -49,12 +49,14 @@ pub type Finish = Pin<Box<dyn Future<Output = Result<Value, ApiError>> + Send>>;
 enum Phase {
     Running {
         finish: Finish,
-        output: UnboundedReceiver<OutputChunk>,
+        output: Output,
         text: Utf8Chunks,
+        /// Taken from `output`, not yet sent.
+        ready: std::collections::VecDeque<OutputChunk>,
     },
     Draining {
         last: Event,
-        output: UnboundedReceiver<OutputChunk>,
+        ready: std::collections::VecDeque<OutputChunk>,
         text: Utf8Chunks,
     },
     Done,
@@ -63,15 +65,12 @@ enum Phase {
 /// Streams `output` until `finish` resolves, then whatever output is left,
 /// then the final event. `hold` (the run's slot, its in-flight count) lives
 /// as long as the stream.
-pub fn respond<H: Send + 'static>(
-    finish: Finish,
-    output: UnboundedReceiver<OutputChunk>,
-    hold: H,
-) -> Response {
+pub fn respond<H: Send + 'static>(finish: Finish, output: Output, hold: H) -> Response {
     let phase = Phase::Running {
         finish,
         output,
         text: Utf8Chunks::default(),
+        ready: Default::default(),
     };
     let events = stream::unfold((phase, Some(hold)), |(phase, hold)| async move {
         let (event, next) = step(phase).await?;
@@ -96,24 +95,36 @@ async fn step(phase: Phase) -> Option<(Event, Phase)> {
     match phase {
         Phase::Running {
             mut finish,
-            mut output,
+            output,
             mut text,
-        } => {
+            mut ready,
+        } => loop {
+            if let Some(chunk) = ready.pop_front() {
+                let event = text.event(&chunk);
+                return Some((
+                    event,
+                    Phase::Running {
+                        finish,
+                        output,
+                        text,
+                        ready,
+                    },
+                ));
+            }
             tokio::select! {
                 biased;
-                Some(chunk) = output.recv() => {
-                    let event = text.event(&chunk);
-                    Some((event, Phase::Running { finish, output, text }))
-                }
+                () = output.written() => ready.extend(output.take()),
                 answer = &mut finish => {
                     let last = match answer {
                         Ok(body) => Event::default().event("result").data(body.to_string()),
                         Err(e) => Event::default().event("error").data(e.body().to_string()),
                     };
-                    drain(Phase::Draining { last, output, text })
+                    // Output written before the run ended comes first.
+                    ready.extend(output.take());
+                    return drain(Phase::Draining { last, ready, text });
                 }
             }
-        }
+        },
         draining @ Phase::Draining { .. } => drain(draining),
         Phase::Done => None,
     }
@@ -123,18 +134,18 @@ async fn step(phase: Phase) -> Option<(Event, Phase)> {
 fn drain(phase: Phase) -> Option<(Event, Phase)> {
     let Phase::Draining {
         last,
-        mut output,
+        mut ready,
         mut text,
     } = phase
     else {
         return None;
     };
-    match output.try_recv() {
-        Ok(chunk) => {
+    match ready.pop_front() {
+        Some(chunk) => {
             let event = text.event(&chunk);
-            Some((event, Phase::Draining { last, output, text }))
+            Some((event, Phase::Draining { last, ready, text }))
         }
-        Err(_) => Some((last, Phase::Done)),
+        None => Some((last, Phase::Done)),
     }
 }
 

@@ -125,6 +125,11 @@ impl Interpreter {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether a cell is running now.
+    pub fn is_running(&self) -> bool {
+        self.0.instance.try_lock().is_err()
+    }
+
     /// Memory the instance holds, or 0 while a cell runs or once ended.
     pub fn memory_bytes(&self) -> u64 {
         match self.0.instance.try_lock() {
@@ -191,9 +196,11 @@ impl Interpreter {
                     return Err(crate::error::SandboxError::SessionEnded);
                 };
                 let result = live.run_cell(cell).await;
+                // A cell that could not start (its files refused) leaves the
+                // interpreter as it was; one that ran and broke it does not.
                 if result
                     .as_ref()
-                    .map_or(true, |r| !matches!(r.status, Status::Ok | Status::Error))
+                    .is_ok_and(|r| !matches!(r.status, Status::Ok | Status::Error))
                 {
                     instance.take();
                 }
@@ -201,7 +208,14 @@ impl Interpreter {
             })
             .await;
         guard.finished = true;
-        let result = result?;
+        let result = match result {
+            Err(crate::error::SandboxError::SessionEnded) => {
+                let reason = "the interpreter was ended by an earlier cell".to_owned();
+                self.0.end(reason.clone());
+                return Err(RunError::SessionEnded { reason });
+            }
+            other => other?,
+        };
         *self
             .0
             .cells_run

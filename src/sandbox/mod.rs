@@ -31,10 +31,10 @@ pub use dirs::{Dirs, Preopen};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use limits::{LimitPolicy, LimitRequest, Limits};
 pub use outcome::{Display, GuestError, RunResult, Status, Truncated};
-pub use output::{OutputChunk, OutputSink, StreamName};
+pub use output::{OutputBuffer, OutputChunk, OutputSink, StreamName};
 pub use quota_fs::{FsQuota, Origin};
 pub use runtime::{Cell, Job, Runtime, SessionInstance, SessionSetup};
-pub use workdir::{FilesConfig, InputFile, OutputFile};
+pub use workdir::{FilesConfig, InputFile, OutputFile, PlaceError};
 
 use crate::error::SandboxError;
 use python::Python;

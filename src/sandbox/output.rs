@@ -3,8 +3,9 @@
 //! wasmtime-wasi's `MemoryOutputPipe` fails the guest's write once full, which
 //! would turn a chatty script into an `OSError`. Here every write succeeds; bytes
 //! past the cap are dropped and the pipe remembers that it truncated. A streamed
-//! run also gets each kept chunk as it is written, through an [`OutputSink`]:
-//! only what is kept is sent, so the stream is bounded by the same cap.
+//! run also hands each kept chunk to an [`OutputSink`] as it is written: only
+//! what is kept goes there, and chunks waiting for a slow reader are merged,
+//! so what waits is bounded by the same cap.
 
 use std::io;
 use std::pin::Pin;
@@ -13,7 +14,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
@@ -40,10 +41,60 @@ pub struct OutputChunk {
     pub bytes: Bytes,
 }
 
-/// Receives a run's output while it runs. Unbounded, because the guest's
-/// write must never wait on a slow client; what it can carry is bounded by the
-/// output cap.
-pub type OutputSink = mpsc::UnboundedSender<OutputChunk>;
+/// Output written and not yet taken by the reader. The guest's write never
+/// waits on a slow reader; consecutive chunks of one stream are merged, and
+/// past `MAX_PENDING_CHUNKS` every chunk joins the last one of its stream, so
+/// the memory held is the kept bytes plus a bounded overhead.
+#[derive(Debug, Default)]
+pub struct OutputBuffer {
+    /// Appended to in place: merging never copies what is already there.
+    pending: Mutex<Vec<(StreamName, Vec<u8>)>>,
+    notify: Notify,
+}
+
+/// Chunks kept apart before merging regardless of order.
+const MAX_PENDING_CHUNKS: usize = 256;
+
+impl OutputBuffer {
+    fn push(&self, stream: StreamName, bytes: &[u8]) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let merge_into = match pending.last() {
+            Some((last, _)) if *last == stream => Some(pending.len() - 1),
+            _ if pending.len() >= MAX_PENDING_CHUNKS => {
+                pending.iter().rposition(|(s, _)| *s == stream)
+            }
+            _ => None,
+        };
+        match merge_into {
+            Some(i) => pending[i].1.extend_from_slice(bytes),
+            None => pending.push((stream, bytes.to_vec())),
+        }
+        drop(pending);
+        // Stores a permit when nobody waits: a wake-up is never lost.
+        self.notify.notify_one();
+    }
+
+    /// Everything written since the last call, in order.
+    pub fn take(&self) -> Vec<OutputChunk> {
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        pending
+            .into_iter()
+            .map(|(stream, bytes)| OutputChunk {
+                stream,
+                bytes: bytes.into(),
+            })
+            .collect()
+    }
+
+    /// Resolves when something was written since the last `take`.
+    pub async fn written(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// Where a streamed run's output goes while it runs.
+pub type OutputSink = Arc<OutputBuffer>;
 
 #[derive(Debug)]
 struct Captured {
@@ -126,13 +177,7 @@ impl CappedOutput {
         if keep > 0
             && let Some(sink) = &captured.sink
         {
-            let chunk = OutputChunk {
-                stream: captured.stream,
-                bytes: Bytes::copy_from_slice(&data[..keep]),
-            };
-            // A receiver that went away (the client hung up) is not the
-            // guest's problem; the run is being cancelled anyway.
-            let _ = sink.send(chunk);
+            sink.push(captured.stream, &data[..keep]);
         }
         let recent = &data[data.len().saturating_sub(TAIL_BYTES)..];
         captured.tail.extend_from_slice(recent);
@@ -249,17 +294,28 @@ mod tests {
     #[test]
     fn a_sink_gets_what_is_kept_and_no_more() {
         let out = CappedOutput::new(100, StreamName::Stderr);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        out.begin(4, Some(tx));
+        let sink = OutputSink::default();
+        out.begin(4, Some(sink.clone()));
         out.push(b"ab");
         out.push(b"cdef");
-        let first = rx.try_recv().unwrap();
-        assert_eq!(
-            (first.stream, &first.bytes[..]),
-            (StreamName::Stderr, &b"ab"[..])
-        );
-        assert_eq!(&rx.try_recv().unwrap().bytes[..], b"cd");
-        assert!(rx.try_recv().is_err());
+        let chunks = sink.take();
+        assert_eq!(chunks.len(), 1, "consecutive chunks are merged");
+        assert_eq!(&chunks[0].bytes[..], b"abcd");
+        assert_eq!(chunks[0].stream, StreamName::Stderr);
+        assert!(sink.take().is_empty());
         assert_eq!(out.take(), ("abcd".to_owned(), true));
+    }
+
+    #[test]
+    fn interleaved_streams_waiting_for_a_reader_stay_bounded() {
+        let sink = OutputSink::default();
+        for _ in 0..10_000 {
+            sink.push(StreamName::Stdout, b"o");
+            sink.push(StreamName::Stderr, b"e");
+        }
+        let chunks = sink.take();
+        assert!(chunks.len() <= MAX_PENDING_CHUNKS, "{}", chunks.len());
+        let total: usize = chunks.iter().map(|c| c.bytes.len()).sum();
+        assert_eq!(total, 20_000, "nothing kept is lost");
     }
 }

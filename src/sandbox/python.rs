@@ -150,7 +150,7 @@ impl Prepared {
             (Some(rundir), Some(config)) => {
                 rundir
                     .place(call.files)
-                    .map_err(|source| SandboxError::Files { source })?;
+                    .map_err(|source| SandboxError::FilesRefused { source })?;
                 Some(rundir.snapshot(config.quota_files))
             }
             _ => None,

@@ -48,6 +48,13 @@ pub struct FsQuota {
 struct Usage {
     bytes: u64,
     entries: u64,
+    /// Something was removed or shrunk since the last measurement: only
+    /// then can measuring again find room (a full run does not re-walk its
+    /// directory at every refused write).
+    freed: bool,
+    measured: bool,
+    /// Bytes written to mounts by this run (never given back).
+    mount_bytes: u64,
 }
 
 fn full() -> io::Error {
@@ -68,30 +75,75 @@ impl FsQuota {
         &self.root
     }
 
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
+    fn usage(&self) -> std::sync::MutexGuard<'_, Usage> {
+        self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Measures again when that can change the answer.
+    fn remeasure(&self, usage: &mut Usage) {
+        if usage.freed || !usage.measured {
+            let real = measure(&self.root, self.max_entries.saturating_mul(4));
+            usage.bytes = real.bytes;
+            usage.entries = real.entries;
+            usage.freed = false;
+            usage.measured = true;
+        }
+    }
+
     /// Room for `bytes` more bytes, or ENOSPC.
     fn reserve_bytes(&self, bytes: u64) -> io::Result<()> {
-        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut usage = self.usage();
         if usage.bytes.saturating_add(bytes) > self.max_bytes {
-            *usage = measure(&self.root, self.max_entries.saturating_mul(4));
+            self.remeasure(&mut usage);
             if usage.bytes.saturating_add(bytes) > self.max_bytes {
                 return Err(full());
             }
         }
-        usage.bytes += bytes;
+        usage.bytes = usage.bytes.saturating_add(bytes);
         Ok(())
     }
 
     /// Room for one more file or directory, or ENOSPC.
     fn reserve_entry(&self) -> io::Result<()> {
-        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut usage = self.usage();
         if usage.entries + 1 > self.max_entries {
-            *usage = measure(&self.root, self.max_entries.saturating_mul(4));
+            self.remeasure(&mut usage);
             if usage.entries + 1 > self.max_entries {
                 return Err(full());
             }
         }
         usage.entries += 1;
         Ok(())
+    }
+
+    /// Something was removed or shrunk: the next shortage measures again.
+    fn freed(&self) {
+        self.usage().freed = true;
+    }
+
+    /// Bytes written into granted mounts: the same budget again, counted
+    /// for the whole run and never given back, so a run cannot fill the
+    /// operator's disk through a writable mount.
+    fn reserve_mount_bytes(&self, bytes: u64) -> io::Result<()> {
+        let mut usage = self.usage();
+        if usage.mount_bytes.saturating_add(bytes) > self.max_bytes {
+            return Err(full());
+        }
+        usage.mount_bytes += bytes;
+        Ok(())
+    }
+
+    /// Whether `files` fit beside what the directory holds now.
+    pub fn fits(&self, bytes: u64, entries: u64) -> bool {
+        let mut usage = self.usage();
+        usage.freed = true;
+        self.remeasure(&mut usage);
+        usage.bytes.saturating_add(bytes) <= self.max_bytes
+            && usage.entries.saturating_add(entries) <= self.max_entries
     }
 }
 
@@ -112,6 +164,7 @@ fn measure(root: &Path, max_visits: u64) -> Usage {
                 return Usage {
                     bytes: u64::MAX / 2,
                     entries: u64::MAX / 2,
+                    ..Usage::default()
                 };
             }
             let Ok(meta) = entry.path().symlink_metadata() else {
@@ -121,7 +174,8 @@ fn measure(root: &Path, max_visits: u64) -> Usage {
             if meta.is_dir() {
                 pending.push(entry.path());
             } else if meta.is_file() {
-                usage.bytes += meta.len();
+                // Saturating: sparse files can claim any length.
+                usage.bytes = usage.bytes.saturating_add(meta.len());
             }
         }
     }
@@ -211,12 +265,48 @@ fn denied() -> FsError {
     ErrorCode::NotPermitted.into()
 }
 
-impl QuotaFs<'_> {
-    fn quota(&self, fd: &Resource<Descriptor>) -> Option<Arc<FsQuota>> {
-        match self.policy.origin(fd) {
-            Origin::Counted => self.policy.quota.clone(),
-            _ => None,
+/// What writes through a descriptor are charged to.
+#[derive(Clone)]
+enum Charge {
+    /// The run directory's quota.
+    Quota(Arc<FsQuota>),
+    /// The run's budget for writing into granted mounts.
+    Mounts(Arc<FsQuota>),
+}
+
+impl Charge {
+    fn reserve(&self, bytes: u64) -> io::Result<()> {
+        match self {
+            Self::Quota(q) => q.reserve_bytes(bytes),
+            Self::Mounts(q) => q.reserve_mount_bytes(bytes),
         }
+    }
+}
+
+impl QuotaFs<'_> {
+    fn charge(&self, fd: &Resource<Descriptor>) -> Option<Charge> {
+        let quota = self.policy.quota.clone()?;
+        Some(match self.policy.origin(fd) {
+            Origin::Counted => Charge::Quota(quota),
+            Origin::NoCreate | Origin::Plain => Charge::Mounts(quota),
+        })
+    }
+
+    fn freed(&self, fd: &Resource<Descriptor>) {
+        if self.policy.origin(fd) == Origin::Counted
+            && let Some(quota) = &self.policy.quota
+        {
+            quota.freed();
+        }
+    }
+
+    /// Links and renames stay within one kind of directory: nothing moves
+    /// between the run's own directories and a mount.
+    fn same_origin(&self, a: &Resource<Descriptor>, b: &Resource<Descriptor>) -> FsResult<()> {
+        if self.policy.origin(a) != self.policy.origin(b) {
+            return Err(ErrorCode::CrossDevice.into());
+        }
+        Ok(())
     }
 
     /// Refuses making a new entry under `fd` past the quota or in an `rw` mount.
@@ -294,11 +384,12 @@ impl types::HostDescriptor for QuotaFs<'_> {
     }
 
     async fn set_size(&mut self, fd: Resource<Descriptor>, size: Filesize) -> FsResult<()> {
-        if let Some(quota) = self.quota(&fd) {
-            quota
-                .reserve_bytes(size)
+        if let Some(charge) = self.charge(&fd) {
+            charge
+                .reserve(size)
                 .map_err(|_| ErrorCode::InsufficientSpace)?;
         }
+        self.freed(&fd);
         types::HostDescriptor::set_size(&mut self.inner, fd, size).await
     }
 
@@ -326,9 +417,9 @@ impl types::HostDescriptor for QuotaFs<'_> {
         buf: Vec<u8>,
         offset: Filesize,
     ) -> FsResult<Filesize> {
-        if let Some(quota) = self.quota(&fd) {
-            quota
-                .reserve_bytes(buf.len() as u64)
+        if let Some(charge) = self.charge(&fd) {
+            charge
+                .reserve(buf.len() as u64)
                 .map_err(|_| ErrorCode::InsufficientSpace)?;
         }
         types::HostDescriptor::write(&mut self.inner, fd, buf, offset).await
@@ -386,6 +477,7 @@ impl types::HostDescriptor for QuotaFs<'_> {
         new_fd: Resource<Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
+        self.same_origin(&fd, &new_fd)?;
         self.may_create(&new_fd)?;
         types::HostDescriptor::link_at(&mut self.inner, fd, old_flags, old_path, new_fd, new_path)
             .await
@@ -403,10 +495,12 @@ impl types::HostDescriptor for QuotaFs<'_> {
         if oflags.contains(OpenFlags::CREATE) {
             // Creating an existing file is not a new entry; only ask for
             // room when the path is not there yet.
+            // Stat as the open will resolve the path: a dangling symlink
+            // followed by the open is a new entry.
             let exists = types::HostDescriptor::stat_at(
                 &mut self.inner,
                 Resource::new_borrow(fd.rep()),
-                PathFlags::empty(),
+                flags,
                 path.clone(),
             )
             .await
@@ -415,8 +509,9 @@ impl types::HostDescriptor for QuotaFs<'_> {
                 self.may_create(&fd)?;
             }
         }
-        if oflags.contains(OpenFlags::TRUNCATE) && origin == Origin::NoCreate {
-            // Truncating is writing; allowed in rw, which may overwrite.
+        if oflags.contains(OpenFlags::TRUNCATE) {
+            // Truncating gives room back; in rw it is overwriting, allowed.
+            self.freed(&fd);
         }
         let opened =
             types::HostDescriptor::open_at(&mut self.inner, fd, flags, path, oflags, dflags)
@@ -435,6 +530,7 @@ impl types::HostDescriptor for QuotaFs<'_> {
         path: String,
     ) -> FsResult<()> {
         self.may_remove(&fd)?;
+        self.freed(&fd);
         types::HostDescriptor::remove_directory_at(&mut self.inner, fd, path).await
     }
 
@@ -445,8 +541,10 @@ impl types::HostDescriptor for QuotaFs<'_> {
         new_fd: Resource<Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
+        self.same_origin(&fd, &new_fd)?;
         self.may_remove(&fd)?;
         self.may_remove(&new_fd)?;
+        self.freed(&fd);
         types::HostDescriptor::rename_at(&mut self.inner, fd, old_path, new_fd, new_path).await
     }
 
@@ -462,6 +560,7 @@ impl types::HostDescriptor for QuotaFs<'_> {
 
     async fn unlink_file_at(&mut self, fd: Resource<Descriptor>, path: String) -> FsResult<()> {
         self.may_remove(&fd)?;
+        self.freed(&fd);
         types::HostDescriptor::unlink_file_at(&mut self.inner, fd, path).await
     }
 
@@ -478,7 +577,7 @@ impl types::HostDescriptor for QuotaFs<'_> {
         fd: Resource<Descriptor>,
         offset: Filesize,
     ) -> FsResult<Resource<DynOutputStream>> {
-        let quota = self.quota(&fd);
+        let quota = self.charge(&fd);
         let stream = types::HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
         self.counted(stream, quota)
     }
@@ -487,7 +586,7 @@ impl types::HostDescriptor for QuotaFs<'_> {
         &mut self,
         fd: Resource<Descriptor>,
     ) -> FsResult<Resource<DynOutputStream>> {
-        let quota = self.quota(&fd);
+        let quota = self.charge(&fd);
         let stream = types::HostDescriptor::append_via_stream(&mut self.inner, fd)?;
         self.counted(stream, quota)
     }
@@ -524,13 +623,13 @@ impl QuotaFs<'_> {
     fn counted(
         &mut self,
         stream: Resource<DynOutputStream>,
-        quota: Option<Arc<FsQuota>>,
+        charge: Option<Charge>,
     ) -> FsResult<Resource<DynOutputStream>> {
-        let Some(quota) = quota else {
+        let Some(charge) = charge else {
             return Ok(stream);
         };
         let inner = self.inner.table.delete(stream)?;
-        let counted: DynOutputStream = Box::new(CountedStream { inner, quota });
+        let counted: DynOutputStream = Box::new(CountedStream { inner, charge });
         Ok(self.inner.table.push(counted)?)
     }
 }
@@ -555,14 +654,14 @@ impl types::HostDirectoryEntryStream for QuotaFs<'_> {
 /// ENOSPC.)
 struct CountedStream {
     inner: DynOutputStream,
-    quota: Arc<FsQuota>,
+    charge: Charge,
 }
 
 #[async_trait::async_trait]
 impl OutputStream for CountedStream {
     fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
-        self.quota
-            .reserve_bytes(bytes.len() as u64)
+        self.charge
+            .reserve(bytes.len() as u64)
             .map_err(|e| StreamError::LastOperationFailed(e.into()))?;
         self.inner.write(bytes)
     }

@@ -82,6 +82,18 @@ pub struct OutputFile {
     pub truncated: bool,
 }
 
+/// Why request files could not be placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error(
+        "the files ({bytes} bytes) do not fit beside what the working directory holds; its quota is {max_bytes} bytes"
+    )]
+    Quota { bytes: u64, max_bytes: u64 },
+    /// A path is taken by something else (a directory, a symlink the code made).
+    #[error("{0}")]
+    Io(#[source] io::Error),
+}
+
 /// What was in the working directory before a run, to tell what it changed.
 pub type Snapshot = HashMap<String, (u64, Option<SystemTime>)>;
 
@@ -140,7 +152,23 @@ impl RunDir {
     /// request was; the directory is ours and holds no guest symlink yet for
     /// a one-shot run. For a session the guest may have made symlinks, so
     /// every component is checked not to be one.
-    pub fn place(&self, files: &[InputFile]) -> io::Result<()> {
+    pub fn place(&self, files: &[InputFile]) -> Result<(), PlaceError> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        // A session keeps what earlier cells left: what it holds now and
+        // what comes in must fit the quota together.
+        let bytes: u64 = files.iter().map(|f| f.content.len() as u64).sum();
+        if !self.quota.fits(bytes, files.len() as u64) {
+            return Err(PlaceError::Quota {
+                bytes,
+                max_bytes: self.quota.max_bytes(),
+            });
+        }
+        self.write_files(files).map_err(PlaceError::Io)
+    }
+
+    fn write_files(&self, files: &[InputFile]) -> io::Result<()> {
         let work = self.work();
         for file in files {
             let mut target = work.clone();

@@ -224,7 +224,10 @@ impl Sessions {
         let result = match ran {
             Ok(result) => result,
             Err(RunError::SessionEnded { reason }) => {
-                bury(&mut table, id, reason.clone(), true);
+                // Deleted or expired while this cell waited: keep that reason.
+                if table.live.contains_key(id) {
+                    bury(&mut table, id, reason.clone(), true);
+                }
                 return Err(SessionError::Ended {
                     id: id.to_owned(),
                     reason,
@@ -260,7 +263,11 @@ impl Sessions {
         id: &str,
     ) -> Result<&'t mut Entry, SessionError> {
         let now = Instant::now();
-        let expired = table.live.get(id).map(|e| e.expires() <= now);
+        // A session is never idle while one of its cells runs.
+        let expired = table
+            .live
+            .get(id)
+            .map(|e| e.expires() <= now && !e.interpreter.is_running());
         if expired == Some(true) {
             bury(table, id, "it expired".to_owned(), false);
         }
@@ -295,7 +302,9 @@ impl Sessions {
             .iter()
             .filter_map(|(id, e)| match e.interpreter.ended() {
                 Some(reason) => Some((id.clone(), reason, true)),
-                None if e.expires() <= now => Some((id.clone(), "it expired".to_owned(), false)),
+                None if e.expires() <= now && !e.interpreter.is_running() => {
+                    Some((id.clone(), "it expired".to_owned(), false))
+                }
                 None => None,
             })
             .collect();
@@ -320,11 +329,12 @@ impl Sessions {
 
 impl SessionInfo {
     fn gone(id: &str, interpreter: &Interpreter) -> Self {
+        let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         Self {
             session_id: id.to_owned(),
             language: interpreter.language().to_owned(),
-            created_at: String::new(),
-            expires_at: String::new(),
+            created_at: now.clone(),
+            expires_at: now,
             age_seconds: 0.0,
             idle_seconds: 0.0,
             ttl_seconds: 0,

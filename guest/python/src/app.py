@@ -34,10 +34,12 @@ _session_main = None
 
 def _fresh_run_state(options: RunOptions) -> None:
     # The snapshot froze the PRNG state: without a reseed every run would draw
-    # the same "random" numbers.
+    # the same "random" numbers. A session's later cells keep the state the
+    # code left (its own random.seed(42) included).
     import random
 
-    random.seed()
+    if not (options.keep_globals and _session_main is not None):
+        random.seed()
     _enter_directories(options)
     if options.line_buffered:
         # A streamed run: output must reach the host as it is printed, not

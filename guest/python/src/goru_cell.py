@@ -21,15 +21,18 @@ def compile_cell(code: str):
 
 
 def cut(text: str, cap: int):
-    """`text` limited to `cap` UTF-8 bytes, and whether it was cut."""
-    if len(text) <= cap // 4:
-        return text, False
-    # A character is at most 4 bytes: slicing by characters first keeps the
-    # encode below bounded whatever the guest produced.
-    head = text[: cap + 1].encode("utf-8", "surrogatepass")
-    if len(head) <= cap and len(text) <= cap:
-        return text, False
-    return head[:cap].decode("utf-8", "ignore"), True
+    """`text` limited to `cap` UTF-8 bytes, and whether it was cut.
+
+    Lone surrogates (from `'\\ud800'` in a message or repr) cannot cross to
+    the host as a string: they become backslash escapes here.
+    """
+    # A character is at most 4 bytes and an escape 6: slicing by characters
+    # first keeps the encode below bounded whatever the guest produced.
+    head = text[: cap + 1]
+    data = head.encode("utf-8", "backslashreplace")
+    if len(data) <= cap and len(head) == len(text):
+        return data.decode("utf-8"), False
+    return data[:cap].decode("utf-8", "ignore"), True
 
 
 def display(value, cap: int):
