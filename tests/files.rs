@@ -338,3 +338,19 @@ async fn session_files_past_the_quota_are_refused_and_the_session_lives() {
         "the session lives on: {body}"
     );
 }
+
+#[tokio::test]
+async fn reused_run_directories_never_carry_anything_over() {
+    let (s, _root) = server_with_root().await;
+    // Untouched directories go back to the pool; touched ones never do.
+    for i in 0..12 {
+        let code = if i % 2 == 0 {
+            "import os\nprint(sorted(os.listdir('/work')) + sorted(os.listdir('/tmp')))"
+        } else {
+            "import os\nopen('left.txt', 'w').write('x')\nos.mkdir('/tmp/d')\nprint('wrote')"
+        };
+        let r = s.run_ok(json!({"code": code})).await;
+        let want = if i % 2 == 0 { "[]\n" } else { "wrote\n" };
+        assert_eq!(r["stdout"], want, "run {i}: {r}");
+    }
+}

@@ -42,6 +42,9 @@ pub struct FsQuota {
     max_bytes: u64,
     max_entries: u64,
     usage: Mutex<Usage>,
+    /// Set by every change, even a refused one: an untouched directory is
+    /// still empty and can be reused.
+    touched: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -68,6 +71,7 @@ impl FsQuota {
             max_bytes,
             max_entries,
             usage: Mutex::default(),
+            touched: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -80,7 +84,18 @@ impl FsQuota {
     }
 
     fn usage(&self) -> std::sync::MutexGuard<'_, Usage> {
+        // Every reservation, refusal or release passes here.
+        self.touch();
         self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn touch(&self) {
+        self.touched
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn touched(&self) -> bool {
+        self.touched.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Measures again when that can change the answer.

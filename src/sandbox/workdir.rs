@@ -122,6 +122,12 @@ impl RunDir {
         })
     }
 
+    /// Whether anything was ever written, made or removed in it (by the
+    /// guest, or by placing request files).
+    pub fn touched(&self) -> bool {
+        self.quota.touched()
+    }
+
     fn base(&self) -> &Path {
         self.quota.root()
     }
@@ -165,6 +171,7 @@ impl RunDir {
                 max_bytes: self.quota.max_bytes(),
             });
         }
+        self.quota.touch();
         self.write_files(files).map_err(PlaceError::Io)
     }
 
