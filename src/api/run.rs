@@ -3,15 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
@@ -136,17 +134,7 @@ pub async fn run(
         record_run(&run_id, &language, &result);
         Ok(RunResponse { run_id, result })
     };
-    match output {
-        Some(output) => {
-            let finish = Box::pin(async move { finish.await.map(|r| json!(r)) });
-            Ok(stream::respond(finish, output, (slot, in_flight)))
-        }
-        None => {
-            let answer = finish.await;
-            drop((slot, in_flight));
-            Ok(Json(answer?).into_response())
-        }
-    }
+    stream::answer(finish, output, (slot, in_flight)).await
 }
 
 /// Metrics and the log line of a finished run or cell.

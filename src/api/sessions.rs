@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::AppState;
 use super::error::ApiError;
@@ -177,17 +177,7 @@ pub async fn run_cell(
             session: info_after.into(),
         })
     };
-    match output {
-        Some(output) => {
-            let finish = Box::pin(async move { finish.await.map(|r| json!(r)) });
-            Ok(stream::respond(finish, output, (slot, in_flight)))
-        }
-        None => {
-            let answer = finish.await;
-            drop((slot, in_flight));
-            Ok(Json(answer?).into_response())
-        }
-    }
+    stream::answer(finish, output, (slot, in_flight)).await
 }
 
 impl ApiError {

@@ -62,10 +62,36 @@ enum Phase {
     Done,
 }
 
+/// The answer of a run or a cell: an event stream when the client asked for
+/// one (`output`), else the JSON body. `hold` (the slot, the in-flight count)
+/// lives until the answer is complete.
+pub async fn answer<T, F, H>(
+    finish: F,
+    output: Option<Output>,
+    hold: H,
+) -> Result<Response, ApiError>
+where
+    T: serde::Serialize,
+    F: Future<Output = Result<T, ApiError>> + Send + 'static,
+    H: Send + 'static,
+{
+    match output {
+        Some(output) => {
+            let finish = Box::pin(async move { finish.await.map(|body| json!(body)) });
+            Ok(respond(finish, output, hold))
+        }
+        None => {
+            let body = finish.await;
+            drop(hold);
+            Ok(axum::Json(body?).into_response())
+        }
+    }
+}
+
 /// Streams `output` until `finish` resolves, then whatever output is left,
 /// then the final event. `hold` (the run's slot, its in-flight count) lives
 /// as long as the stream.
-pub fn respond<H: Send + 'static>(finish: Finish, output: Output, hold: H) -> Response {
+fn respond<H: Send + 'static>(finish: Finish, output: Output, hold: H) -> Response {
     let phase = Phase::Running {
         finish,
         output,
