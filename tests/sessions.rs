@@ -300,6 +300,92 @@ async fn run_results_show_the_last_expression_like_a_notebook() {
     assert_eq!(printed["result"]["text/plain"], "'value'");
 }
 
+/// The guest finds the last statement without building an AST when it can
+/// prove where that statement starts; these cells sit on the edges of that
+/// proof (and on the general way it falls back to).
+#[tokio::test]
+async fn the_last_statement_is_found_in_awkwardly_shaped_cells() {
+    let s = server().await;
+    let shown = [
+        ("x = 5\nx * 2", "10"),
+        ("d = dict(\n    a=1,\n)\nd", "{'a': 1}"),
+        ("dict(\n    a=1,\n)", "{'a': 1}"),
+        ("a = 1; a", "1"),
+        ("\"\"\"\nx = 1 #\"\"\"", "'\\nx = 1 #'"),
+        ("x = 1\n*[x], x", "(1, 1)"),
+        ("if True:\n    y = 2\nelse:\n    y = 3\ny", "2"),
+        ("x = 1 + \\\n2\nx", "3"),
+        ("x = 1\r\nx\r\n", "1"),
+        ("x = 1\nx\n\\\n\n# the end", "1"),
+        ("x = [1,\n2]\nlen(x)  # shown", "2"),
+        ("match = 3\nmatch", "3"),
+    ];
+    for (code, want) in shown {
+        let r = s.run_ok(json!({"code": code})).await;
+        assert_eq!(
+            (r["status"].as_str(), r["result"]["text/plain"].as_str()),
+            (Some("ok"), Some(want)),
+            "{code:?}: {r}"
+        );
+    }
+    let not_shown = [
+        ("for i in range(2):\n    print(i)", "0\n1\n"),
+        (
+            "if True:\n    y = 2\nelse:\n    y = 3\nprint(y)\ny = 4",
+            "2\n",
+        ),
+        ("@staticmethod\ndef f():\n    pass", ""),
+        ("x = \"\"\"\n1\n\"\"\"", ""),
+        ("x = 1\n# x", ""),
+    ];
+    for (code, stdout) in not_shown {
+        let r = s.run_ok(json!({"code": code})).await;
+        assert_eq!(
+            (r["status"].as_str(), r["stdout"].as_str()),
+            (Some("ok"), Some(stdout)),
+            "{code:?}: {r}"
+        );
+        assert!(r["result"].is_null(), "{code:?}: {r}");
+    }
+    // Tracebacks keep the cell's own line numbers on either side of the cut.
+    for (code, line) in [("x = 1\n\n1 / x * 0 / 0", 3), ("1 / 0\nx = 2\nx", 1)] {
+        let r = s.run_ok(json!({"code": code})).await;
+        let traceback = r["error"]["traceback"].as_str().unwrap_or_default();
+        assert!(
+            traceback.contains(&format!("line {line}, in <module>")),
+            "{code:?}: {r}"
+        );
+    }
+    // Thousands of random awkward cells: the cut agrees with the AST way.
+    let fuzz = s
+        .run_ok(json!({
+            "code": include_str!("guest/last_statement_fuzz.py"),
+            "policy": {"timeout_ms": 30_000},
+        }))
+        .await;
+    let report = fuzz["stdout"].as_str().unwrap_or_default();
+    let cut: u32 = report
+        .strip_prefix("cut ")
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no report: {fuzz}"));
+    assert!(cut > 100, "too few cells were cut to tell: {fuzz}");
+    assert!(report.ends_with(", mismatches 0\n"), "{fuzz}");
+    // Annotations of both sides of a cut stay on the module.
+    let id = s.open(json!({})).await;
+    s.cell_ok(&id, "a: int = 1\nb: str = 'x'").await;
+    let annotations = s
+        .cell_ok(
+            &id,
+            "import sys\nsorted(sys.modules['__main__'].__annotations__)",
+        )
+        .await;
+    assert_eq!(
+        annotations["result"]["text/plain"], "['a', 'b']",
+        "{annotations}"
+    );
+}
+
 #[tokio::test]
 async fn a_huge_result_is_cut_at_the_output_cap() {
     let s = server().await;

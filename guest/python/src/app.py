@@ -117,7 +117,8 @@ def _flush() -> None:
 
 def _execute(code: str, namespace: dict, cap: int) -> Outcome:
     body, last = goru_cell.compile_cell(code)
-    exec(body, namespace)
+    for part in body:
+        exec(part, namespace)
     if last is None:
         return Outcome(exit_code=0, error=None, value=None)
     value = eval(last, namespace)
