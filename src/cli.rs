@@ -289,6 +289,27 @@ fn sandbox_config(args: &Args) -> SandboxConfig {
     config
 }
 
+/// Loads `language`'s runtime; when that takes a while (a first start
+/// compiles the guest: python-sci's takes a minute or more), says so on a
+/// terminal.
+async fn load_saying_so(
+    sandbox: &Sandbox,
+    language: &str,
+) -> Result<(), crate::error::SandboxError> {
+    let languages = [language];
+    let load = sandbox.precompile(&languages);
+    tokio::pin!(load);
+    tokio::select! {
+        loaded = &mut load => loaded.map(drop),
+        () = tokio::time::sleep(Duration::from_secs(1)) => {
+            if std::io::stderr().is_terminal() {
+                eprintln!("goru: compiling the {language} runtime (once: it is cached for the next runs)...");
+            }
+            load.await.map(drop)
+        }
+    }
+}
+
 async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
     let mut config = sandbox_config(&args);
     if args.workdir.is_some()
@@ -320,6 +341,9 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         },
         None => Vec::new(),
     };
+    if let Err(e) = load_saying_so(&sandbox, &args.lang).await {
+        return fail(&e);
+    }
     let spec = RunSpec {
         code,
         language: Some(args.lang.clone()),

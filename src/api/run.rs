@@ -279,6 +279,7 @@ fn ended_by_shutdown(since: Option<Instant>) -> RunResult {
         peak_memory_bytes: 0,
         truncated: Truncated::default(),
         files: Vec::new(),
+        images: Vec::new(),
     }
 }
 

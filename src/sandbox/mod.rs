@@ -13,7 +13,9 @@ mod output;
 mod pool;
 mod python;
 mod python312;
+mod python_sci;
 mod quota_fs;
+mod quota_p1;
 mod run;
 mod runtime;
 mod stdin;
@@ -30,7 +32,7 @@ pub use cache::{ArtifactKind, CacheOutcome, DiskCache};
 pub use dirs::{Dirs, Preopen};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use limits::{LimitPolicy, LimitRequest, Limits};
-pub use outcome::{Display, GuestError, RunResult, Status, Truncated};
+pub use outcome::{Display, GuestError, Image, RunResult, Status, Truncated};
 pub use output::{OutputBuffer, OutputChunk, OutputSink, StreamName};
 pub use quota_fs::{FsQuota, Origin};
 pub use runtime::{Cell, Job, Runtime, SessionInstance, SessionSetup};
@@ -38,15 +40,17 @@ pub use workdir::{FilesConfig, InputFile, OutputFile, PlaceError};
 
 use crate::error::SandboxError;
 use python::Python;
+use python_sci::PythonSci;
 use python312::Python312;
 
 /// The languages this build knows, default first.
-pub const LANGUAGES: [&str; 2] = [Python::LANGUAGE, Python312::LANGUAGE];
+pub const LANGUAGES: [&str; 3] = [Python::LANGUAGE, Python312::LANGUAGE, PythonSci::LANGUAGE];
 
 /// Each language with the runtime version behind it.
-pub const RUNTIMES: [(&str, &str); 2] = [
+pub const RUNTIMES: [(&str, &str); 3] = [
     (Python::LANGUAGE, Python::VERSION),
     (Python312::LANGUAGE, Python312::VERSION),
+    (PythonSci::LANGUAGE, PythonSci::VERSION),
 ];
 
 /// Where things live and how big things may get.
@@ -106,6 +110,7 @@ struct Inner {
     cache: DiskCache,
     python: OnceCell<Python>,
     python312: OnceCell<Python312>,
+    python_sci: OnceCell<PythonSci>,
 }
 
 impl Sandbox {
@@ -121,6 +126,7 @@ impl Sandbox {
             config,
             python: OnceCell::new(),
             python312: OnceCell::new(),
+            python_sci: OnceCell::new(),
         })))
     }
 
@@ -144,6 +150,7 @@ impl Sandbox {
             let outcome = match *lang {
                 Python::LANGUAGE => self.python().await?.1,
                 Python312::LANGUAGE => self.python312().await?.1,
+                PythonSci::LANGUAGE => self.python_sci().await?.1,
                 other => return Err(unknown_language(other)),
             };
             report.push(((*lang).to_owned(), outcome));
@@ -169,6 +176,7 @@ impl Sandbox {
         match language {
             Python::LANGUAGE => Ok(self.python().await?.0),
             Python312::LANGUAGE => Ok(self.python312().await?.0),
+            PythonSci::LANGUAGE => Ok(self.python_sci().await?.0),
             other => Err(unknown_language(other)),
         }
     }
@@ -257,7 +265,31 @@ impl Sandbox {
         Ok((runtime, outcome))
     }
 
-    /// Compiling takes seconds of CPU: keep it off the async workers.
+    /// python-sci, on its own engine (and that engine's ticker), made on
+    /// first use. Compiling its 105 MB module takes a minute or more.
+    async fn python_sci(&self) -> Result<(&PythonSci, CacheOutcome), SandboxError> {
+        let mut outcome = CacheOutcome::Hit;
+        let runtime = self
+            .0
+            .python_sci
+            .get_or_try_init(|| async {
+                let engine = engine::build_sci()?;
+                engine::spawn_ticker(engine.weak());
+                let dir = self.0.config.runtime_dir.join("python-sci");
+                let path = dir.join("python.wasm");
+                let files = self.0.config.files.clone();
+                let (runtime, how) = self
+                    .load_with(engine, ArtifactKind::Module, path, move |engine, bytes| {
+                        PythonSci::load(engine, bytes, &dir, files.clone())
+                    })
+                    .await?;
+                outcome = how;
+                Ok::<_, SandboxError>(runtime)
+            })
+            .await?;
+        Ok((runtime, outcome))
+    }
+
     async fn load<T, F>(
         &self,
         kind: ArtifactKind,
@@ -268,7 +300,22 @@ impl Sandbox {
         T: Send + 'static,
         F: Fn(&Engine, &[u8]) -> Result<T, SandboxError> + Send + 'static,
     {
-        let engine = self.0.engine.clone();
+        self.load_with(self.0.engine.clone(), kind, path, load)
+            .await
+    }
+
+    /// Compiling takes seconds of CPU: keep it off the async workers.
+    async fn load_with<T, F>(
+        &self,
+        engine: Engine,
+        kind: ArtifactKind,
+        path: PathBuf,
+        load: F,
+    ) -> Result<(T, CacheOutcome), SandboxError>
+    where
+        T: Send + 'static,
+        F: Fn(&Engine, &[u8]) -> Result<T, SandboxError> + Send + 'static,
+    {
         let cache = self.0.cache.clone();
         tokio::task::spawn_blocking(move || {
             cache.load(&engine, kind, &path, |bytes| load(&engine, bytes))

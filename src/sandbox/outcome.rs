@@ -133,6 +133,24 @@ pub struct RunResult {
     /// Files the run created or changed in its working directory.
     #[serde(default)]
     pub files: Vec<OutputFile>,
+    /// Figures the run drew (python-sci: every matplotlib figure left open).
+    #[serde(default)]
+    pub images: Vec<Image>,
+}
+
+/// A figure, as PNG.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub media_type: String,
+    pub width: u32,
+    pub height: u32,
+    /// Size of the PNG in bytes.
+    pub size: u64,
+    /// The PNG in base64; absent when it was over the per-image cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// The data was left out: the PNG was over the per-image cap.
+    pub truncated: bool,
 }
 
 impl RunResult {

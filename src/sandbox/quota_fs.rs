@@ -140,6 +140,28 @@ impl FsQuota {
         self.usage().freed = true;
     }
 
+    /// For callers that cannot tell growth from overwriting (WASI preview 1,
+    /// see `quota_p1`): they reserve every byte written and every entry
+    /// they might create, and a shortage measures the directory again
+    /// before refusing, so the upper bound never refuses what really fits.
+    pub(super) fn reserve_upper_bound(&self, bytes: u64, entries: u64) -> io::Result<()> {
+        let mut usage = self.usage();
+        let over = |u: &Usage| {
+            u.bytes.saturating_add(bytes) > self.max_bytes
+                || u.entries.saturating_add(entries) > self.max_entries
+        };
+        if over(&usage) {
+            usage.freed = true;
+            self.remeasure(&mut usage);
+            if over(&usage) {
+                return Err(full());
+            }
+        }
+        usage.bytes = usage.bytes.saturating_add(bytes);
+        usage.entries = usage.entries.saturating_add(entries);
+        Ok(())
+    }
+
     /// Bytes written into granted mounts: the same budget again, counted
     /// for the whole run and never given back, so a run cannot fill the
     /// operator's disk through a writable mount.

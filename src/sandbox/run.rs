@@ -174,6 +174,7 @@ pub fn classify<T: HasRunContext>(
         },
         result,
         files: Vec::new(),
+        images: Vec::new(),
     }
 }
 

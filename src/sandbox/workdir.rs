@@ -132,6 +132,11 @@ impl RunDir {
         self.quota.root()
     }
 
+    /// The quota `/work` and `/tmp` share.
+    pub fn quota(&self) -> Arc<FsQuota> {
+        self.quota.clone()
+    }
+
     fn work(&self) -> PathBuf {
         self.base().join("work")
     }

@@ -18,6 +18,7 @@ import goru_prelude
 import goru_asyncio
 import goru_preload
 import goru_cell
+import goru_run
 
 import wit_world
 from wit_world import Display, GuestError, Outcome, RunOptions
@@ -73,80 +74,18 @@ def _namespace(keep: bool) -> dict:
     return main.__dict__
 
 
-def _describe(exc: BaseException, cap: int) -> GuestError:
-    import traceback
-
-    try:
-        # Drop our own frames: the user's traceback starts at their code.
-        tb = exc.__traceback__
-        while tb is not None and tb.tb_frame.f_globals.get("__name__") == __name__:
-            tb = tb.tb_next
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
-    except BaseException:  # noqa: BLE001 - formatting itself can fail (MemoryError)
-        text = f"{type(exc).__name__}\n"
-    try:
-        message = str(exc)
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not escape
-        message = "<unprintable exception>"
-    name = goru_cell.cut(type(exc).__name__, 256)[0]
-    text = goru_cell.cut(text, cap)[0]
-    message = goru_cell.cut(message, cap)[0]
-    return GuestError(type_name=name, message=message, traceback=text)
-
-
-def _exit_outcome(exc: SystemExit) -> Outcome:
-    code = exc.code
-    if code is None or code == 0 or code is False:
-        return Outcome(exit_code=0, error=None, value=None)
-    if isinstance(code, int) and not isinstance(code, bool):
-        status = code & 0xFF if code >= 0 else 1
-        return Outcome(exit_code=status or 1, error=GuestError("SystemExit", str(code), ""), value=None)
-    # `sys.exit("message")` prints the message and exits with 1, as CPython does.
-    message = goru_cell.cut(str(code), 64 * 1024)[0]
-    sys.stderr.write(f"{message}\n")
-    return Outcome(exit_code=1, error=GuestError("SystemExit", message, ""), value=None)
-
-
-def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:  # noqa: BLE001 - a closed or replaced stream is the user's business
-            pass
-
-
-def _execute(code: str, namespace: dict, cap: int) -> Outcome:
-    body, last = goru_cell.compile_cell(code)
-    for part in body:
-        exec(part, namespace)
-    if last is None:
-        return Outcome(exit_code=0, error=None, value=None)
-    value = eval(last, namespace)
-    if value is None:
-        return Outcome(exit_code=0, error=None, value=None)
-    plain, html, truncated = goru_cell.display(value, cap)
-    return Outcome(exit_code=0, error=None, value=Display(plain, html, truncated))
-
-
 class WitWorld(wit_world.WitWorld):
     def run(self, code: str, options: RunOptions) -> Outcome:
         # An exception escaping an export traps the instance, so everything is caught.
-        cap = options.max_text_bytes
         try:
             _fresh_run_state(options)
             namespace = _namespace(options.keep_globals)
-            try:
-                outcome = _execute(code, namespace, cap)
-            except SystemExit as exc:
-                outcome = _exit_outcome(exc)
-            except BaseException as exc:  # noqa: BLE001 - reported as data
-                error = _describe(exc, cap)
-                try:
-                    sys.stderr.write(error.traceback)
-                except BaseException:  # noqa: BLE001
-                    pass
-                outcome = Outcome(exit_code=1, error=error, value=None)
-            _flush()
-            return outcome
+            exit_code, error, value = goru_run.execute(code, namespace, options.max_text_bytes)
+            goru_run.flush()
+            return Outcome(
+                exit_code=exit_code,
+                error=None if error is None else GuestError(*error),
+                value=None if value is None else Display(*value),
+            )
         except BaseException as exc:  # noqa: BLE001 - e.g. MemoryError while reporting
             return Outcome(exit_code=1, error=GuestError(type(exc).__name__, "", ""), value=None)

