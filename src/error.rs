@@ -49,6 +49,11 @@ pub enum SandboxError {
     UnknownLanguage { requested: String, known: String },
     #[error("runtime file {path} is missing; run `make build` first")]
     RuntimeMissing { path: PathBuf },
+    #[error("making python-sci's snapshot")]
+    Snapshot {
+        #[source]
+        source: crate::sandbox::SnapshotError,
+    },
     #[error("reading or writing {path}")]
     Io {
         path: PathBuf,

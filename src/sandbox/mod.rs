@@ -41,6 +41,7 @@ pub use workdir::{FilesConfig, InputFile, OutputFile, PlaceError};
 use crate::error::SandboxError;
 use python::Python;
 use python_sci::PythonSci;
+pub use python_sci::SnapshotError;
 use python312::Python312;
 
 /// The languages this build knows, default first.
@@ -276,8 +277,16 @@ impl Sandbox {
                 let engine = engine::build_sci()?;
                 engine::spawn_ticker(engine.weak());
                 let dir = self.0.config.runtime_dir.join("python-sci");
-                let path = dir.join("python.wasm");
                 let files = self.0.config.files.clone();
+                let path = {
+                    let (engine, dir) = (engine.clone(), dir.clone());
+                    let cache = self.0.config.cache_dir.clone();
+                    tokio::task::spawn_blocking(move || {
+                        python_sci::ensure_snapshot(&engine, &dir, cache.as_deref())
+                    })
+                    .await
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+                };
                 let (runtime, how) = self
                     .load_with(engine, ArtifactKind::Module, path, move |engine, bytes| {
                         PythonSci::load(engine, bytes, &dir, files.clone())

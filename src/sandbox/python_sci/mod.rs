@@ -14,6 +14,9 @@
 //! cost the other runtimes anything.
 
 mod door;
+mod snapshot;
+
+pub use snapshot::SnapshotError;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -273,6 +276,16 @@ impl Runtime for PythonSci {
         }
         Ok(result)
     }
+}
+
+/// Our own snapshot of the runtime in `dir` (see [`snapshot`]), made now
+/// unless the cache holds it.
+pub fn ensure_snapshot(
+    engine: &Engine,
+    dir: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<PathBuf, SandboxError> {
+    snapshot::ensure(engine, dir, cache_dir).map_err(|source| SandboxError::Snapshot { source })
 }
 
 fn start_options(limits: &Limits, streamed: bool, own_dirs: bool) -> door::StartOptions {
