@@ -11,7 +11,8 @@ mod common;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{request, run_req};
+use common::{request, run_req, runner};
+use goru::runner::{CellSpec, Interpreter, RunError, SessionSpec};
 use goru::sandbox::{InputFile, LimitRequest, RunResult, Status};
 
 const LANG: &str = "python-sci";
@@ -211,4 +212,121 @@ async fn stdin_and_a_kv_grant_reach_the_guest_and_nothing_else_does() {
          ['HOME', 'MPLBACKEND', 'MPLCONFIGDIR', 'PYTHONTZPATH', 'TMPDIR']\n",
         "{r:?}"
     );
+}
+
+async fn sci_session(limits: LimitRequest) -> Interpreter {
+    let spec = SessionSpec {
+        language: Some(LANG.to_owned()),
+        limits: LimitRequest {
+            timeout: limits.timeout.or(Some(Duration::from_secs(30))),
+            ..limits
+        },
+        ..SessionSpec::default()
+    };
+    let until = std::time::Instant::now() + Duration::from_secs(600);
+    runner().open_session(spec, until).await.unwrap()
+}
+
+async fn cell(session: &Interpreter, code: &str) -> Result<RunResult, RunError> {
+    let spec = CellSpec {
+        code: code.to_owned(),
+        ..CellSpec::default()
+    };
+    session.run_cell(spec, Duration::from_secs(5)).await
+}
+
+#[tokio::test]
+async fn a_session_keeps_frames_files_and_figures_apart_per_cell() {
+    let a = sci_session(LimitRequest::default()).await;
+    let b = sci_session(LimitRequest::default()).await;
+    let first = cell(
+        &a,
+        "import pandas as pd, os\n\
+         df = pd.DataFrame({'k': ['x', 'y', 'x'], 'v': [1, 2, 3]})\n\
+         open('notes.txt', 'w').write('kept')\n\
+         os.getcwd()",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (first.status, shown(&first)),
+        (Status::Ok, "'/work'"),
+        "{first:?}"
+    );
+    assert_eq!(first.files.len(), 1, "{first:?}");
+    // The frame, the import and the file are there in the next cell.
+    let second = cell(
+        &a,
+        "df.groupby('k').v.sum().to_dict(), open('notes.txt').read()",
+    )
+    .await
+    .unwrap();
+    assert_eq!(shown(&second), "({'x': 4, 'y': 2}, 'kept')", "{second:?}");
+    assert!(
+        second.files.is_empty(),
+        "unchanged files are not sent again: {second:?}"
+    );
+    // A figure comes back with the cell that drew it, and only with it.
+    let drawn = cell(
+        &a,
+        "import matplotlib.pyplot as plt\nplt.plot(df.v)\nplt.show()",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (drawn.status, drawn.images.len()),
+        (Status::Ok, 1),
+        "{drawn:?}"
+    );
+    let after = cell(&a, "len(plt.get_fignums())").await.unwrap();
+    assert_eq!((shown(&after), after.images.len()), ("0", 0), "{after:?}");
+    // Another session is another interpreter and another directory.
+    let other = cell(
+        &b,
+        "import os\n[name in globals() for name in ('df', 'pd')], os.listdir('.')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(shown(&other), "([False, False], [])", "{other:?}");
+}
+
+#[tokio::test]
+async fn an_error_keeps_the_session_and_a_timeout_or_an_exit_ends_it() {
+    let s = sci_session(LimitRequest {
+        timeout: Some(Duration::from_millis(2000)),
+        ..LimitRequest::default()
+    })
+    .await;
+    cell(&s, "n = 1").await.unwrap();
+    let failed = cell(&s, "import numpy as np\nnp.zeros(2)[9]")
+        .await
+        .unwrap();
+    assert_eq!(failed.status, Status::Error, "{failed:?}");
+    assert_eq!(failed.error.unwrap().type_name, "IndexError");
+    let exited = cell(&s, "import sys\nsys.exit(3)").await.unwrap();
+    assert_eq!(
+        (exited.status, exited.exit_code),
+        (Status::Error, 3),
+        "{exited:?}"
+    );
+    let still = cell(&s, "n + 1").await.unwrap();
+    assert_eq!(
+        shown(&still),
+        "2",
+        "sys.exit is a cell's outcome, not the end: {still:?}"
+    );
+    let spin = cell(&s, "while True:\n    pass").await.unwrap();
+    assert_eq!(spin.status, Status::Timeout, "{spin:?}");
+    let refused = cell(&s, "n").await;
+    assert!(
+        matches!(refused, Err(RunError::SessionEnded { .. })),
+        "{refused:?}"
+    );
+
+    // os._exit leaves the interpreter for good: the session ends with it.
+    let s = sci_session(LimitRequest::default()).await;
+    let gone = cell(&s, "import os\nos._exit(0)").await.unwrap();
+    assert_ne!(gone.status, Status::Timeout, "{gone:?}");
+    let refused = cell(&s, "1").await;
+    assert!(refused.is_err(), "a cell ran after os._exit: {refused:?}");
 }

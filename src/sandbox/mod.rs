@@ -274,7 +274,7 @@ impl Sandbox {
             .0
             .python_sci
             .get_or_try_init(|| async {
-                let engine = engine::build_sci()?;
+                let engine = engine::build_sci(self.0.config.engine)?;
                 engine::spawn_ticker(engine.weak());
                 let dir = self.0.config.runtime_dir.join("python-sci");
                 let files = self.0.config.files.clone();

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
@@ -78,12 +78,6 @@ impl host::Host for State {
         host.dispatch(&name, &args).await
     }
 }
-
-/// Instantiation runs no user code; this only bounds a broken snapshot.
-const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long instantiation waits for a pool slot before failing the run.
-const SLOT_WAIT: Duration = Duration::from_secs(2);
 
 /// A sandbox instantiated ahead of its run. Serves exactly one run, or one
 /// session.
@@ -316,7 +310,7 @@ impl Python {
             fs: dirs.policy(),
         };
         let mut store = Store::new(self.pre.engine(), state);
-        run::arm(&mut store, Instant::now() + PREPARE_TIMEOUT)
+        run::arm(&mut store, Instant::now() + run::PREPARE_TIMEOUT)
             .map_err(SandboxError::wasmtime("arming the store"))?;
         let instance = self.instantiate(&mut store).await?;
         Ok(Prepared {
@@ -359,30 +353,17 @@ impl Python {
         }
     }
 
-    /// Instantiates, waiting briefly for a free slot when every pool slot is
-    /// taken: released instances are reset in the background, so a burst can
-    /// momentarily outrun them.
     async fn instantiate(
         &self,
         store: &mut Store<State>,
     ) -> Result<bindings::Sandbox, SandboxError> {
-        let give_up = Instant::now() + SLOT_WAIT;
-        let mut pause = Duration::from_micros(200);
+        let mut wait = run::SlotWait::new();
         loop {
             match self.pre.instantiate_async(&mut *store).await {
-                Ok(instance) => return Ok(instance),
-                Err(e)
-                    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
-                        .is_some()
-                        && Instant::now() < give_up =>
-                {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_millis(20));
-                }
-                Err(e) => {
-                    return Err(SandboxError::wasmtime("instantiating the python snapshot")(
-                        e,
-                    ));
+                Err(e) if wait.retry(&e).await => continue,
+                done => {
+                    return done
+                        .map_err(SandboxError::wasmtime("instantiating the python snapshot"));
                 }
             }
         }
@@ -426,7 +407,7 @@ impl Runtime for Python {
         self.recycle(prepared.rundir.take());
         // Releasing the instance resets the pages it dirtied (see
         // KEEP_RESIDENT_MEMORY): real work, but nobody waits for it.
-        tokio::task::spawn_blocking(move || drop(prepared));
+        run::release(prepared);
         Ok(result)
     }
 
@@ -473,7 +454,7 @@ impl SessionInstance for PythonSession {
         if !matches!(result.status, Status::Ok | Status::Error)
             && let Some(broken) = self.prepared.take()
         {
-            tokio::task::spawn_blocking(move || drop(broken));
+            run::release(broken);
         }
         Ok(result)
     }
@@ -489,10 +470,8 @@ impl Drop for PythonSession {
     fn drop(&mut self) {
         // Resetting a used instance's pages is real work; keep it off
         // whatever thread dropped the session.
-        if let Some(prepared) = self.prepared.take()
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            handle.spawn_blocking(move || drop(prepared));
+        if let Some(prepared) = self.prepared.take() {
+            run::release(prepared);
         }
     }
 }

@@ -105,6 +105,52 @@ pub enum GuestEnd {
     Elapsed,
 }
 
+/// Instantiation runs no user code; this only bounds a broken snapshot.
+pub const PREPARE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long instantiation waits for a pool slot before failing the run.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// Waiting for a free pool slot when every slot is taken: released
+/// instances are reset in the background, so a burst can momentarily
+/// outrun them. Instantiation retries while [`SlotWait::retry`] says so.
+pub struct SlotWait {
+    give_up: Instant,
+    pause: Duration,
+}
+
+impl SlotWait {
+    pub fn new() -> Self {
+        Self {
+            give_up: Instant::now() + SLOT_WAIT,
+            pause: Duration::from_micros(200),
+        }
+    }
+
+    /// After a failed instantiation: waits and answers `true` when the pool
+    /// was full and the wait has time left; `false` to give up on `error`.
+    pub async fn retry(&mut self, error: &wasmtime::Error) -> bool {
+        let full = error
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some();
+        if !full || Instant::now() >= self.give_up {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(20));
+        true
+    }
+}
+
+/// Drops a used instance (its store) off the async workers: releasing its
+/// pool slot resets the pages it dirtied, real work nobody waits for.
+pub fn release<T: Send + 'static>(used: T) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => drop(handle.spawn_blocking(move || drop(used))),
+        Err(_) => drop(used),
+    }
+}
+
 /// Grace period past the deadline before the call is cancelled from outside;
 /// the epoch check normally fires first, within one tick.
 const OUTSIDE_GRACE: Duration = Duration::from_millis(50);

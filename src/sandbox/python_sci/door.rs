@@ -78,6 +78,23 @@ pub struct DoorState {
 }
 
 impl DoorState {
+    /// Between calls: a `start` frame is refused until a call sets the code.
+    pub fn idle() -> Self {
+        let mut door = Self::new(
+            String::new(),
+            StartOptions {
+                max_text_bytes: 0,
+                line_buffered: false,
+                workdir: None,
+                tmpdir: None,
+                max_images: 0,
+                max_image_bytes: 0,
+            },
+        );
+        door.started = true;
+        door
+    }
+
     pub fn new(code: String, options: StartOptions) -> Self {
         Self {
             code,

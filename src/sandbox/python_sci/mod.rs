@@ -14,6 +14,7 @@
 //! cost the other runtimes anything.
 
 mod door;
+mod instance;
 mod snapshot;
 
 pub use snapshot::SnapshotError;
@@ -23,17 +24,19 @@ use std::time::Instant;
 
 use wasmtime::{Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::RunResult;
 use super::limits::Limits;
-use super::outcome::Image;
 use super::quota_p1::{self, P1Quota, Trampoline};
-use super::run::{self, GuestEnd, HasRunContext, RunContext};
+use super::run::{self, HasRunContext, RunContext};
 use super::runtime::{Job, Runtime, SessionInstance, SessionSetup};
 use super::stdin::RunStdin;
-use super::workdir::{FilesConfig, RunDir, TMP, WORK};
+use super::workdir::{FilesConfig, RunDir, TMP};
 use crate::error::SandboxError;
+use crate::host::HostCalls;
+use door::DoorState;
+use instance::{Call, Entry, Prepared, Session};
 
 /// What `sys.argv[0]` says; the snapshot was made with this path.
 const ARGV0: &str = "/usr/local/bin/python.wasm";
@@ -134,6 +137,59 @@ impl PythonSci {
         })
     }
 
+    /// A fresh instance with its store, WASI context and run directories;
+    /// no user code runs here.
+    async fn prepare(&self, limits: &Limits, host: HostCalls) -> Result<Prepared, SandboxError> {
+        let stdin = RunStdin::default();
+        let run_ctx = RunContext::new(limits, host);
+        let rundir = match &self.files {
+            Some(config) => {
+                Some(RunDir::create(config).map_err(|source| SandboxError::Files { source })?)
+            }
+            None => None,
+        };
+        let wasi = self.wasi(stdin.clone(), &run_ctx, rundir.as_ref())?;
+        let state = State {
+            wasi,
+            run: run_ctx,
+            door: DoorState::idle(),
+            quota: P1Quota::default(),
+        };
+        let mut store = Store::new(self.pre.module().engine(), state);
+        run::arm(&mut store, Instant::now() + run::PREPARE_TIMEOUT)
+            .map_err(SandboxError::wasmtime("arming the store"))?;
+        let mut wait = run::SlotWait::new();
+        let instance = loop {
+            match self.pre.instantiate_async(&mut store).await {
+                Err(e) if wait.retry(&e).await => continue,
+                done => break done.map_err(SandboxError::wasmtime("instantiating python-sci"))?,
+            }
+        };
+        let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| {
+            SandboxError::wasmtime("instantiating python-sci")(wasmtime::Error::msg(
+                "python-sci exports no memory",
+            ))
+        })?;
+        let quota = rundir.as_ref().map(RunDir::quota);
+        P1Quota::attach(
+            &mut store,
+            &self.originals,
+            &self.trampoline,
+            memory,
+            quota,
+            |s| &mut s.quota,
+        )
+        .await
+        .map_err(SandboxError::wasmtime("attaching the file quota"))?;
+        Ok(Prepared::new(
+            store,
+            instance,
+            stdin,
+            rundir,
+            self.files.clone(),
+        ))
+    }
+
     fn wasi(
         &self,
         stdin: RunStdin,
@@ -192,88 +248,27 @@ impl Runtime for PythonSci {
 
     async fn open_session(
         &self,
-        _setup: SessionSetup,
+        setup: SessionSetup,
     ) -> Result<Box<dyn SessionInstance>, SandboxError> {
-        Err(SandboxError::SessionsUnsupported {
-            language: Self::LANGUAGE,
-        })
+        let prepared = self.prepare(&setup.limits, setup.host).await?;
+        Ok(Box::new(Session::new(prepared)))
     }
 
     async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
         let started = Instant::now();
-        let deadline = started + job.limits.timeout;
-        let stdin = RunStdin::default();
-        stdin.set(job.stdin);
-        let mut run_ctx = RunContext::new(&job.limits, job.host);
-        run_ctx.begin(&job.limits, job.sink.clone());
-        let rundir = match &self.files {
-            Some(config) => {
-                let rundir =
-                    RunDir::create(config).map_err(|source| SandboxError::Files { source })?;
-                rundir
-                    .place(&job.files)
-                    .map_err(|source| SandboxError::FilesRefused { source })?;
-                let before = rundir.snapshot(config.quota_files);
-                Some((rundir, config, before))
-            }
-            None => None,
+        let mut prepared = self.prepare(&job.limits, job.host).await?;
+        let call = Call {
+            code: job.code,
+            stdin: job.stdin,
+            files: &job.files,
+            limits: &job.limits,
+            sink: job.sink,
         };
-        let wasi = self.wasi(stdin, &run_ctx, rundir.as_ref().map(|(dir, ..)| dir))?;
-        let options = start_options(&job.limits, job.sink.is_some(), rundir.is_some());
-        let door = door::DoorState::new(job.code, options);
-        let mut store = Store::new(
-            self.pre.module().engine(),
-            State {
-                wasi,
-                run: run_ctx,
-                door,
-                quota: P1Quota::default(),
-            },
-        );
-        let quota = rundir.as_ref().map(|(dir, ..)| dir.quota());
-        run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
-        let end = run::race_deadline(deadline, async {
-            let instance = match self.pre.instantiate_async(&mut store).await {
-                Ok(instance) => instance,
-                Err(e) => return GuestEnd::Trapped(e),
-            };
-            let Some(memory) = instance.get_memory(&mut store, "memory") else {
-                return GuestEnd::Trapped(wasmtime::Error::msg("python-sci exports no memory"));
-            };
-            let attached = P1Quota::attach(
-                &mut store,
-                &self.originals,
-                &self.trampoline,
-                memory,
-                quota,
-                |s| &mut s.quota,
-            )
-            .await;
-            if let Err(e) = attached {
-                return GuestEnd::Trapped(e);
-            }
-            let entry = match instance.get_typed_func::<(), i32>(&mut store, "run") {
-                Ok(f) => f,
-                Err(e) => return GuestEnd::Trapped(e),
-            };
-            let exit_code = match entry.call_async(&mut store, ()).await {
-                Ok(code) => code,
-                Err(e) => match e.downcast_ref::<I32Exit>() {
-                    Some(I32Exit(code)) => *code,
-                    None => return GuestEnd::Trapped(e),
-                },
-            };
-            store.data_mut().door.end(exit_code)
-        })
-        .await;
-        let images: Vec<Image> = store.data_mut().door.take_images();
-        let mut result = run::classify(&mut store, end, started, deadline);
-        result.images = images;
-        if let Some((rundir, config, before)) = &rundir
-            && rundir.touched()
-        {
-            result.files = rundir.collect(before, config.quota_files, config.max_returned_bytes);
-        }
+        let result = prepared.call(Entry::Run, call).await;
+        run::release(prepared);
+        let mut result = result?.0;
+        // Instantiated for this run: the caller waited for it, so it counts.
+        result.duration = started.elapsed();
         Ok(result)
     }
 }
@@ -286,15 +281,4 @@ pub fn ensure_snapshot(
     cache_dir: Option<&Path>,
 ) -> Result<PathBuf, SandboxError> {
     snapshot::ensure(engine, dir, cache_dir).map_err(|source| SandboxError::Snapshot { source })
-}
-
-fn start_options(limits: &Limits, streamed: bool, own_dirs: bool) -> door::StartOptions {
-    door::StartOptions {
-        max_text_bytes: limits.max_output_bytes,
-        line_buffered: streamed,
-        workdir: own_dirs.then(|| WORK.to_owned()),
-        tmpdir: own_dirs.then(|| TMP.to_owned()),
-        max_images: MAX_IMAGES,
-        max_image_bytes: MAX_IMAGE_BYTES,
-    }
 }
