@@ -16,13 +16,19 @@ fn sandbox(cache: &Path) -> Sandbox {
     .unwrap()
 }
 
-fn only_entry(cache: &Path) -> std::path::PathBuf {
-    let entries: Vec<_> = std::fs::read_dir(cache)
+/// The one compiled guest in `cache` and its checksum file.
+fn only_entry(cache: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut entries: Vec<_> = std::fs::read_dir(cache)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(entries.len(), 1, "{entries:?}");
-    entries.into_iter().next().unwrap()
+    entries.sort();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let (sum, entry) = (entries[0].clone(), entries[1].clone());
+    assert_eq!(sum.extension().unwrap(), "blake3", "{entries:?}");
+    assert_eq!(entry.extension().unwrap(), "cwasm", "{entries:?}");
+    assert_eq!(sum.file_stem(), entry.file_stem());
+    (entry, sum)
 }
 
 async fn precompile(cache: &Path) -> CacheOutcome {
@@ -47,7 +53,7 @@ async fn the_cache_is_filled_cold_reused_warm_and_rebuilt_when_damaged() {
     let cache = dir.path();
 
     assert_eq!(precompile(cache).await, CacheOutcome::Miss, "cold");
-    let entry = only_entry(cache);
+    let (entry, sum) = only_entry(cache);
     let pristine = std::fs::read(&entry).unwrap();
     assert_eq!(precompile(cache).await, CacheOutcome::Hit, "warm");
     runs(cache).await;
@@ -71,11 +77,19 @@ async fn the_cache_is_filled_cold_reused_warm_and_rebuilt_when_damaged() {
 
     // Stale: a well-formed checksum over bytes wasmtime will not accept.
     let junk = b"not a compiled module".to_vec();
-    let mut stale = blake3::hash(&junk).as_bytes().to_vec();
-    stale.extend_from_slice(&junk);
-    std::fs::write(&entry, stale).unwrap();
+    std::fs::write(&entry, &junk).unwrap();
+    std::fs::write(&sum, blake3::hash(&junk).as_bytes()).unwrap();
     assert_eq!(precompile(cache).await, CacheOutcome::Rebuilt, "stale");
     assert_eq!(precompile(cache).await, CacheOutcome::Hit);
+
+    // A lost checksum is a miss like any other damage.
+    std::fs::remove_file(&sum).unwrap();
+    assert_eq!(
+        precompile(cache).await,
+        CacheOutcome::Rebuilt,
+        "no checksum"
+    );
+    runs(cache).await;
 }
 
 #[tokio::test]

@@ -8,12 +8,15 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::{request, run_req, runner};
-use goru::runner::{CellSpec, Interpreter, RunError, SessionSpec};
-use goru::sandbox::{InputFile, LimitRequest, RunResult, Status};
+use goru::host::Capabilities;
+use goru::host::fs::{Mode, MountConfig, MountRequest};
+use goru::runner::{CellSpec, Interpreter, RunError, Runner, SessionSpec};
+use goru::sandbox::{InputFile, LimitRequest, OutputBuffer, OutputSink, RunResult, Status};
 
 const LANG: &str = "python-sci";
 
@@ -329,4 +332,76 @@ async fn an_error_keeps_the_session_and_a_timeout_or_an_exit_ends_it() {
     assert_ne!(gone.status, Status::Timeout, "{gone:?}");
     let refused = cell(&s, "1").await;
     assert!(refused.is_err(), "a cell ran after os._exit: {refused:?}");
+}
+
+#[tokio::test]
+async fn granted_mounts_are_read_with_open_and_written_through_fs_write_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.txt"), "from the host").unwrap();
+    let mut capabilities = Capabilities::default();
+    capabilities.mount_points.insert(
+        "data".into(),
+        MountConfig {
+            path: dir.path().to_owned(),
+            max_mode: Mode::Rwc,
+        },
+    );
+    let runner = Runner::new(common::sandbox().clone(), capabilities);
+    let mut spec = request(
+        LANG,
+        "import os\n\
+         out = [open('/data/in.txt').read(), sorted(os.listdir('/data'))]\n\
+         for path in ('/data/in.txt', '/data/new.txt'):\n\
+         \x20   try:\n\
+         \x20       open(path, 'w').write('by open')\n\
+         \x20       out.append('WROTE WITH OPEN')\n\
+         \x20   except OSError as e:\n\
+         \x20       out.append(type(e).__name__)\n\
+         fs_write('/data/in.txt', 'by fs_write')\n\
+         out",
+    );
+    spec.grants.mounts = vec![MountRequest {
+        name: "data".into(),
+        guest_path: "/data".into(),
+        mode: Mode::Rw,
+    }];
+    spec.limits.timeout = Some(Duration::from_secs(30));
+    let r = runner.run(spec).await.unwrap();
+    assert_eq!(r.status, Status::Ok, "{r:?}");
+    assert_eq!(
+        shown(&r),
+        "['from the host', ['in.txt'], 'PermissionError', 'PermissionError']",
+        "{r:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("in.txt")).unwrap(),
+        "by fs_write"
+    );
+    assert!(!dir.path().join("new.txt").exists());
+    // Without the grant there is nothing at /data.
+    let r = sci("open('/data/in.txt')").await;
+    assert_eq!(r.error.unwrap().type_name, "FileNotFoundError");
+}
+
+#[tokio::test]
+async fn a_streamed_run_hands_over_each_line_as_it_is_printed() {
+    let sink: OutputSink = Arc::new(OutputBuffer::default());
+    let mut spec = request(
+        LANG,
+        "import time\nprint('first')\ntime.sleep(1.5)\nprint('second')",
+    );
+    spec.sink = Some(sink.clone());
+    spec.limits.timeout = Some(Duration::from_secs(30));
+    let run = tokio::spawn(run_req(spec));
+    tokio::time::timeout(Duration::from_secs(20), sink.written())
+        .await
+        .expect("nothing was streamed");
+    let early: Vec<u8> = sink.take().iter().flat_map(|c| c.bytes.to_vec()).collect();
+    assert_eq!(early, b"first\n", "before the run ended");
+    let r = run.await.unwrap();
+    assert_eq!(
+        (r.status, r.stdout.as_str()),
+        (Status::Ok, "first\nsecond\n"),
+        "{r:?}"
+    );
 }

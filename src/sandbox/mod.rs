@@ -28,7 +28,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 use wasmtime::Engine;
 
-pub use cache::{ArtifactKind, CacheOutcome, DiskCache};
+pub use cache::{ArtifactKind, CacheOutcome, Compiled, DiskCache};
 pub use dirs::{Dirs, Preopen};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use limits::{LimitPolicy, LimitRequest, Limits};
@@ -237,8 +237,8 @@ impl Sandbox {
                     .load(
                         ArtifactKind::Component,
                         dir.join("python.wasm"),
-                        move |engine, bytes| {
-                            Python::load(engine, bytes, stdlib.clone(), files.clone())
+                        move |engine, compiled| {
+                            Python::load(engine, compiled, stdlib.clone(), files.clone())
                         },
                     )
                     .await?;
@@ -288,9 +288,14 @@ impl Sandbox {
                     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
                 };
                 let (runtime, how) = self
-                    .load_with(engine, ArtifactKind::Module, path, move |engine, bytes| {
-                        PythonSci::load(engine, bytes, &dir, files.clone())
-                    })
+                    .load_with(
+                        engine,
+                        ArtifactKind::Module,
+                        path,
+                        move |engine, compiled| {
+                            PythonSci::load(engine, compiled, &dir, files.clone())
+                        },
+                    )
                     .await?;
                 outcome = how;
                 Ok::<_, SandboxError>(runtime)
@@ -307,7 +312,7 @@ impl Sandbox {
     ) -> Result<(T, CacheOutcome), SandboxError>
     where
         T: Send + 'static,
-        F: Fn(&Engine, &[u8]) -> Result<T, SandboxError> + Send + 'static,
+        F: Fn(&Engine, Compiled<'_>) -> Result<T, SandboxError> + Send + 'static,
     {
         self.load_with(self.0.engine.clone(), kind, path, load)
             .await
@@ -323,11 +328,11 @@ impl Sandbox {
     ) -> Result<(T, CacheOutcome), SandboxError>
     where
         T: Send + 'static,
-        F: Fn(&Engine, &[u8]) -> Result<T, SandboxError> + Send + 'static,
+        F: Fn(&Engine, Compiled<'_>) -> Result<T, SandboxError> + Send + 'static,
     {
         let cache = self.0.cache.clone();
         tokio::task::spawn_blocking(move || {
-            cache.load(&engine, kind, &path, |bytes| load(&engine, bytes))
+            cache.load(&engine, kind, &path, |compiled| load(&engine, compiled))
         })
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::cache::Compiled;
 use super::dirs::{Dirs, Preopen};
 use super::limits::Limits;
 use super::outcome::{Display, GuestError, RunResult, Status};
@@ -242,22 +243,19 @@ impl Python {
     pub const LANGUAGE: &'static str = "python";
     pub const VERSION: &'static str = "3.14 (componentize-py 0.25.1)";
 
-    /// `compiled` is the serialized component from the disk cache; `stdlib` the
+    /// `compiled` is the component from the disk cache; `stdlib` the
     /// bytecode-compiled standard library produced by the guest build.
     pub fn load(
         engine: &Engine,
-        compiled: &[u8],
+        compiled: Compiled<'_>,
         stdlib: PathBuf,
         files: Option<FilesConfig>,
     ) -> Result<Self, SandboxError> {
         if !stdlib.is_dir() {
             return Err(SandboxError::RuntimeMissing { path: stdlib });
         }
-        // SAFETY: `compiled` comes from `DiskCache::compiled`, which either
-        // produced it with this engine just now or verified its checksum and
-        // wasmtime's own compatibility header before handing it out.
-        #[allow(unsafe_code)]
-        let component = unsafe { Component::deserialize(engine, compiled) }
+        let component = compiled
+            .component(engine)
             .map_err(SandboxError::wasmtime("loading the python component"))?;
         let mut linker = Linker::<State>::new(engine);
         quota_fs::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking WASI"))?;

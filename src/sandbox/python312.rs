@@ -9,10 +9,11 @@
 
 use std::time::Instant;
 
-use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use wasmtime::{Engine, InstancePre, Linker, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
+use super::cache::Compiled;
 use super::run::{self, GuestEnd, HasRunContext, RunContext};
 use super::runtime::{Job, Runtime, SessionInstance, SessionSetup};
 use super::stdio_door::Door;
@@ -43,11 +44,9 @@ impl Python312 {
     pub const LANGUAGE: &'static str = "python3.12";
     pub const VERSION: &'static str = "3.12.0 (VMware Wasm Labs WASI build)";
 
-    pub fn load(engine: &Engine, compiled: &[u8]) -> Result<Self, SandboxError> {
-        // SAFETY: as for the python runtime, the bytes come from `DiskCache`,
-        // checksummed and compatibility-checked, or freshly compiled.
-        #[allow(unsafe_code)]
-        let module = unsafe { Module::deserialize(engine, compiled) }
+    pub fn load(engine: &Engine, compiled: Compiled<'_>) -> Result<Self, SandboxError> {
+        let module = compiled
+            .module(engine)
             .map_err(SandboxError::wasmtime("loading the python3.12 module"))?;
         let mut linker = Linker::<State>::new(engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)

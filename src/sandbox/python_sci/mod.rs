@@ -22,11 +22,13 @@ pub use snapshot::SnapshotError;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use wasmtime::{Engine, InstancePre, Linker, Module, Store};
+use wasmtime::{Engine, InstancePre, Linker, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::RunResult;
+use super::cache::Compiled;
+use super::dirs::Preopen;
 use super::limits::Limits;
 use super::quota_p1::{self, P1Quota, Trampoline};
 use super::run::{self, HasRunContext, RunContext};
@@ -92,7 +94,7 @@ impl PythonSci {
     /// disk cache, compiled by `engine` (the python-sci engine).
     pub fn load(
         engine: &Engine,
-        compiled: &[u8],
+        compiled: Compiled<'_>,
         dir: &Path,
         files: Option<FilesConfig>,
     ) -> Result<Self, SandboxError> {
@@ -106,10 +108,8 @@ impl PythonSci {
                 return Err(SandboxError::RuntimeMissing { path: path.clone() });
             }
         }
-        // SAFETY: the bytes come from `DiskCache`, checksummed and
-        // compatibility-checked, or were freshly compiled by this engine.
-        #[allow(unsafe_code)]
-        let module = unsafe { Module::deserialize(engine, compiled) }
+        let module = compiled
+            .module(engine)
             .map_err(SandboxError::wasmtime("loading the python-sci module"))?;
         let p1 = |linker: &mut Linker<State>| {
             wasmtime_wasi::p1::add_to_linker_async(linker, |s| &mut s.wasi)
@@ -139,7 +139,12 @@ impl PythonSci {
 
     /// A fresh instance with its store, WASI context and run directories;
     /// no user code runs here.
-    async fn prepare(&self, limits: &Limits, host: HostCalls) -> Result<Prepared, SandboxError> {
+    async fn prepare(
+        &self,
+        limits: &Limits,
+        host: HostCalls,
+        mounts: &[Preopen],
+    ) -> Result<Prepared, SandboxError> {
         let stdin = RunStdin::default();
         let run_ctx = RunContext::new(limits, host);
         let rundir = match &self.files {
@@ -148,7 +153,7 @@ impl PythonSci {
             }
             None => None,
         };
-        let wasi = self.wasi(stdin.clone(), &run_ctx, rundir.as_ref())?;
+        let wasi = self.wasi(stdin.clone(), &run_ctx, rundir.as_ref(), mounts)?;
         let state = State {
             wasi,
             run: run_ctx,
@@ -195,6 +200,7 @@ impl PythonSci {
         stdin: RunStdin,
         run: &RunContext,
         rundir: Option<&RunDir>,
+        mounts: &[Preopen],
     ) -> Result<WasiP1Ctx, SandboxError> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_blocking_current_thread(true);
@@ -219,14 +225,19 @@ impl PythonSci {
             wasi.preopened_dir(host, guest, FsPerms::ReadOnly)
                 .map_err(SandboxError::wasmtime("mounting the python-sci library"))?;
         }
-        // Only the run's own directories: granted mounts reach this runtime
-        // through `fs_*` (a p1 guest's writes to them could not be counted
-        // against the mount's budget the way `quota_fs` does).
         if let Some(rundir) = rundir {
             for dir in rundir.dirs(&[]).preopens {
                 wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
                     .map_err(SandboxError::wasmtime("mounting a run directory"))?;
             }
+        }
+        // Granted mounts are read-only to `open()` whatever their mode, and
+        // written through `fs_write`: preview 1 has no hook where the
+        // `rw` (overwrite, never create) rule and the mounts' write budget
+        // could be enforced, as `quota_fs` does for `python`.
+        for mount in mounts {
+            wasi.preopened_dir(&mount.host, &mount.guest, FsPerms::ReadOnly)
+                .map_err(SandboxError::wasmtime("mounting a granted directory"))?;
         }
         Ok(wasi.build_p1())
     }
@@ -250,13 +261,15 @@ impl Runtime for PythonSci {
         &self,
         setup: SessionSetup,
     ) -> Result<Box<dyn SessionInstance>, SandboxError> {
-        let prepared = self.prepare(&setup.limits, setup.host).await?;
+        let prepared = self
+            .prepare(&setup.limits, setup.host, &setup.mounts)
+            .await?;
         Ok(Box::new(Session::new(prepared)))
     }
 
     async fn run(&self, job: Job) -> Result<RunResult, SandboxError> {
         let started = Instant::now();
-        let mut prepared = self.prepare(&job.limits, job.host).await?;
+        let mut prepared = self.prepare(&job.limits, job.host, &job.mounts).await?;
         let call = Call {
             code: job.code,
             stdin: job.stdin,
