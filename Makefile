@@ -38,12 +38,14 @@ bench: build bench-engine bench-load
 
 ## bench-engine: criterion benchmarks of the engine (python vs python3.12, side by side)
 bench-engine: build
+	./scripts/bench/native-venv.sh
 	$(CARGO) bench --locked --bench engine
 
 ## bench-load: the release server under wrk (latency, throughput, cold start, memory)
 ## against a no-sandbox python3 subprocess; writes build/bench/summary.json
 bench-load: build
 	./scripts/bench/install-wrk.sh
+	./scripts/bench/native-venv.sh
 	python3 scripts/bench/load.py
 
 clean:

@@ -56,6 +56,8 @@ const HOST_CALL: &str = r#"kv_set("a", "b")
 print(kv_get("a"))
 "#;
 const IMPORTS: &str = "import asyncio, csv, decimal, sqlite3";
+const PYTHON_SCI: &str = "python-sci";
+const PANDAS_SUM: &str = "import pandas as pd; print(pd.DataFrame({'a':[1,2]}).sum())";
 
 struct Bench {
     rt: Runtime,
@@ -300,5 +302,76 @@ fn session(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, pool, session);
+/// What issue 9 promised: a pandas run in `python-sci` against the same code
+/// in a native `python3` subprocess with pandas installed (the benchmark's
+/// venv, made by `scripts/bench/native-venv.sh`), with a `print(1+1)` in
+/// `python` beside them, in one group.
+fn sci(c: &mut Criterion) {
+    let bench = Bench::new();
+    bench
+        .rt
+        .block_on(bench.runner.sandbox().precompile(&[PYTHON_SCI]))
+        .expect("precompile python-sci");
+    let native =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("build/bench/venv/bin/python");
+    assert!(
+        native.exists(),
+        "{} is missing: run scripts/bench/native-venv.sh (make bench does)",
+        native.display()
+    );
+    let native_run = || {
+        let out = std::process::Command::new(&native)
+            .args(["-c", PANDAS_SUM])
+            .output()
+            .expect("native python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let (sci_out, _) = bench.check("pandas_sum", PANDAS_SUM, PYTHON_SCI);
+    assert_eq!(
+        sci_out.as_bytes(),
+        native_run(),
+        "python-sci and native disagree"
+    );
+    bench.check("pandas_sum", "print(1+1)", PYTHON);
+
+    let mut group = c.benchmark_group("pandas_sum");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("python-sci", |b| {
+        b.to_async(&bench.rt).iter(|| async {
+            std::hint::black_box(
+                bench
+                    .runner
+                    .run(Bench::request(PANDAS_SUM, PYTHON_SCI))
+                    .await
+                    .unwrap(),
+            )
+        });
+    });
+    group.bench_function("native_python3_subprocess", |b| {
+        b.iter(|| std::hint::black_box(native_run()));
+    });
+    group.bench_function("python_print", |b| {
+        b.to_async(&bench.rt).iter(|| async {
+            std::hint::black_box(
+                bench
+                    .runner
+                    .run(Bench::request("print(1+1)", PYTHON))
+                    .await
+                    .unwrap(),
+            )
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine, pool, session, sci);
 criterion_main!(benches);

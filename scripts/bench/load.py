@@ -42,6 +42,9 @@ WARM_STARTS = int(os.environ.get("BENCH_WARM_STARTS", "5"))
 # c=64 with python3.12 (~50 ms a run on 2 cores) waits in the queue: make the
 # queue deep enough that wrk's 64 connections are all answered, not shed.
 SERVER_ENV = {"GORU_SERVER_QUEUE": "256"}
+# Issue 9's workload: the same code in python-sci and in the native baseline.
+PANDAS = ("import pandas as pd; print(pd.DataFrame({'a':[1,2]}).sum())", "a    3\ndtype: int64\n")
+NATIVE_PYTHON = os.path.join(OUT, "venv", "bin", "python")  # scripts/bench/native-venv.sh
 BODIES = {
     "python": b'{"code": "print(1+1)"}',
     "python3.12": b'{"code": "print(1+1)", "language": "python3.12"}',
@@ -236,11 +239,14 @@ def parse_wrk(text):
     return out
 
 
-def wrk(port, language, conns, seconds, path="/run"):
+def wrk(port, language, conns, seconds, path="/run", workload=None):
+    """`workload`: (code, expected stdout) instead of print(1+1) and "2\\n"."""
     cmd = ["wrk", f"-t{1 if conns == 1 else 2}", f"-c{conns}", f"-d{seconds}s",
            "--timeout", "40s",  # past the server's 30 s queue timeout: we want its 503, not wrk's give-up
            "--latency", "-s", os.path.join(HERE, "run.lua"),
            f"http://127.0.0.1:{port}{path}", "--", language]
+    if workload:
+        cmd += [json.dumps(text)[1:-1] for text in workload]
     text = subprocess.run(cmd, capture_output=True, text=True, check=True,
                           preexec_fn=_die_with_parent).stdout
     with open(os.path.join(OUT, "logs", "wrk.log"), "a") as f:
@@ -267,7 +273,9 @@ def cold_start(binary, cache):
             except OSError:
                 pass  # not listening yet
             time.sleep(0.001)
-        wait_until(p, "/readyz", lambda: readyz(port)[0] == 200, pause=0.001)
+        # With an empty cache python-sci's snapshot is made and compiled first
+        # (about 3 minutes on 2 cores).
+        wait_until(p, "/readyz", lambda: readyz(port)[0] == 200, timeout=900, pause=0.001)
         return first_run, (time.monotonic() - t0) * 1e3
     finally:
         stop(p)
@@ -324,11 +332,14 @@ def report(s):
     L.append(f"- python3.12 / python, throughput at c=8: {num(r['throughput_c8_python312_over_python'], '.3f')} "
              f"(python does {num(r['throughput_c8_python_over_python312'], '.1f')}× the runs/s)")
     L.append(f"- native subprocess / goru python, p50 at c=1: {num(r['p50_c1_native_over_python'], '.1f')}×; "
-             f"goru python / native, throughput at c=8: {num(r['throughput_c8_python_over_native'], '.1f')}×\n")
+             f"goru python / native, throughput at c=8: {num(r['throughput_c8_python_over_native'], '.1f')}×")
+    L.append(f"- pandas (`{PANDAS[0]}`): native subprocess / goru python-sci, p50 at c=1: "
+             f"**{num(r['pandas_p50_c1_native_over_python_sci'], '.1f')}×**; python-sci / native, throughput "
+             f"at c=8: {num(r['pandas_throughput_c8_python_sci_over_native'], '.1f')}×\n")
     c = s["cold_start_ms"]
-    L.append("| cold start (default config: precompile python + python3.12) | first POST /run ok | /readyz 200 |")
+    L.append("| cold start (default config: precompile python, python3.12, python-sci) | first POST /run ok | /readyz 200 |")
     L.append("|---|---:|---:|")
-    L.append(f"| empty disk cache (compiles both guests) | {ms(c['empty_cache_first_run'])} ms | {ms(c['empty_cache_ready'])} ms |")
+    L.append(f"| empty disk cache (compiles every guest, makes python-sci's snapshot) | {ms(c['empty_cache_first_run'])} ms | {ms(c['empty_cache_ready'])} ms |")
     L.append(f"| warm disk cache (median of {len(c['warm_cache_first_run_all'])} starts; "
              f"min {ms(min(c['warm_cache_first_run_all']))}, max {ms(max(c['warm_cache_first_run_all']))}) "
              f"| {ms(c['warm_cache_first_run'])} ms | {ms(c['warm_cache_ready'])} ms |\n")
@@ -337,6 +348,7 @@ def report(s):
     L.append("|---|---:|---:|")
     L.append(f"| idle, after /readyz and a full pool ({mm['idle_pool_size']} instances) | {mib(mm['idle']['rss_kib'])} | {mib(mm['idle']['pss_kib'])} |")
     L.append(f"| peak during python c=8 | {mib(mm['load_c8_peak']['rss_kib'])} | {mib(mm['load_c8_peak']['pss_kib'])} |")
+    L.append(f"| peak during python-sci pandas c=8 | {mib(mm['load_c8_peak_python_sci']['rss_kib'])} | {mib(mm['load_c8_peak_python_sci']['pss_kib'])} |")
     L.append(f"| idle again after all the goru load points | {mib(mm['idle_after_load']['rss_kib'])} | {mib(mm['idle_after_load']['pss_kib'])} |")
     L.append(f"| idle, `--pool-size 0` | {mib(mm['pool_0']['rss_kib'])} | {mib(mm['pool_0']['pss_kib'])} |")
     L.append(f"| idle, `--pool-size 16` | {mib(mm['pool_16']['rss_kib'])} | {mib(mm['pool_16']['pss_kib'])} |")
@@ -384,7 +396,7 @@ def main():
         "points": [],
     }
     try:
-        print("cold start, empty cache (compiles both guests) ...", file=sys.stderr)
+        print("cold start, empty cache (compiles every guest) ...", file=sys.stderr)
         first, ready = cold_start(binary, cache)
         print("cold start, warm cache ...", file=sys.stderr)
         warm = [cold_start(binary, cache) for _ in range(WARM_STARTS)]
@@ -427,12 +439,28 @@ def main():
         point = wrk(port, "python", 1, DURATION, path=cell_path)
         s["points"].append({"target": "goru session cell", "language": "python", "concurrency": 1, **point})
         wait_idle(p.pid)
+        # python-sci, pooled beside python in the same server.
+        wrk(port, "python-sci", 8, WARMUP, workload=PANDAS)
+        wait_idle(p.pid)
+        sci_peak = None
+        for conns in (1, 8):
+            print(f"  python-sci pandas c={conns}", file=sys.stderr)
+            sampler = PeakMemory(p.pid) if conns == 8 else None
+            if sampler:
+                sampler.start()
+            point = wrk(port, "python-sci", conns, DURATION, workload=PANDAS)
+            if sampler:
+                sampler.stopping.set()
+                sampler.join()
+                sci_peak = sampler.peak
+            s["points"].append({"target": "goru pandas", "language": "python-sci", "concurrency": conns, **point})
+            wait_idle(p.pid)
         after_load = memory_median(p.pid)  # does the memory come back?
         stop(p)
 
         print("native python3 subprocess per request ...", file=sys.stderr)
         port = free_port()
-        n = start([sys.executable, os.path.join(HERE, "native_server.py"), str(port)], log="native")
+        n = start([NATIVE_PYTHON, os.path.join(HERE, "native_server.py"), str(port)], log="native")
         wait_until(n, "the native server", lambda: request(port, "GET", "/readyz", timeout=5)[0] == 200)
         wrk(port, "python", 8, WARMUP)
         for conns in (1, 8):
@@ -440,6 +468,10 @@ def main():
             point = wrk(port, "python", conns, DURATION)
             s["points"].append({"target": f"native `python{platform.python_version()} -c`",
                                 "language": "-", "concurrency": conns, **point})
+        for conns in (1, 8):
+            print(f"  native pandas c={conns}", file=sys.stderr)
+            point = wrk(port, "python", conns, DURATION, workload=PANDAS)
+            s["points"].append({"target": "native pandas", "language": "-", "concurrency": conns, **point})
         stop(n)
 
         print("memory per pooled instance ...", file=sys.stderr)
@@ -455,12 +487,16 @@ def main():
 
     per = {k: (pools[16][k] - pools[0][k]) / 16 if pools[0][k] is not None else None for k in pools[0]}
     s["memory_kib"] = {"idle": idle, "idle_pool_size": pool_size, "load_c8_peak": peak,
+                       "load_c8_peak_python_sci": sci_peak,
                        "idle_after_load": after_load,
                        "pool_0": pools[0], "pool_16": pools[16], "per_pooled_instance": per}
     s["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
 
-    pt = {(q["target"] if q["target"].startswith("goru") else "native", q["language"], q["concurrency"]): q
+    pt = {(q["target"] if q["target"].startswith(("goru", "native pandas")) else "native", q["language"],
+           q["concurrency"]): q
           for q in s["points"] if q["target"] != "goru session cell"}
+    sci1, sci8 = pt[("goru pandas", "python-sci", 1)], pt[("goru pandas", "python-sci", 8)]
+    nat1, nat8 = pt[("native pandas", "-", 1)], pt[("native pandas", "-", 8)]
     py1, py8 = pt[("goru", "python", 1)], pt[("goru", "python", 8)]
     def div(a, b):
         return a / b if b else None  # a point with no answers must not hide the report
@@ -470,7 +506,10 @@ def main():
         "throughput_c8_python_over_python312": div(py8["runs_per_s"], pt[("goru", "python3.12", 8)]["runs_per_s"]),
         "p50_c1_native_over_python": div(pt[("native", "-", 1)]["p50_ms"], py1["p50_ms"]),
         "throughput_c8_python_over_native": div(py8["runs_per_s"], pt[("native", "-", 8)]["runs_per_s"]),
+        "pandas_p50_c1_native_over_python_sci": div(nat1["p50_ms"], sci1["p50_ms"]),
+        "pandas_throughput_c8_python_sci_over_native": div(sci8["runs_per_s"], nat8["runs_per_s"]),
     }
+    sci_ratio = s["ratios"]["pandas_p50_c1_native_over_python_sci"]
     ratio = s["ratios"]["p50_c1_python312_over_python"]
     warm_ms = s["cold_start_ms"]["warm_cache_first_run"]
     s["targets"] = [
@@ -480,6 +519,10 @@ def main():
          "met": ratio is not None and ratio >= 40},
         {"name": "python throughput at c=8", "wanted": "≥ 500 runs/s",
          "measured": f"{py8['runs_per_s']:.0f} runs/s", "met": py8["runs_per_s"] >= 500},
+        {"name": "python-sci pandas p50 at c=1", "wanted": "< 30 ms", "measured": f"{ms(sci1['p50_ms'])} ms",
+         "met": sci1["p50_ms"] < 30},
+        {"name": "native pandas subprocess / python-sci p50 at c=1", "wanted": "≥ 10×",
+         "measured": f"{num(sci_ratio, '.1f')}×", "met": sci_ratio is not None and sci_ratio >= 10},
         {"name": "cold start, warm cache (first run)", "wanted": "≤ 300 ms",
          "measured": f"{ms(warm_ms)} ms", "met": warm_ms <= 300},
     ]

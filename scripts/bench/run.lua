@@ -1,7 +1,9 @@
 -- wrk script: POST /run with {"code": "print(1+1)"} and check every answer.
--- Usage: wrk ... -s run.lua http://HOST:PORT/run -- [language]
--- A 200 is not enough (goru answers 200 whenever a run happened, even a
--- crashed one), so the body must also say status ok and stdout "2\n".
+-- Usage: wrk ... -s run.lua http://HOST:PORT/run -- [language [code stdout]]
+-- `code` and `stdout` are given as they appear inside a JSON string (already
+-- escaped). A 200 is not enough (goru answers 200 whenever a run happened,
+-- even a crashed one), so the body must also say status ok and the expected
+-- stdout ("2\n" for the default code).
 -- done() prints one machine-readable line that load.py parses.
 
 local threads = {}
@@ -12,12 +14,14 @@ end
 
 function init(args)
   local language = args[1]
+  local code = args[2] or "print(1+1)"
+  expected = '"stdout":"' .. (args[3] or "2\\n") .. '"'
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   if language and language ~= "" and language ~= "python" then
-    wrk.body = '{"code": "print(1+1)", "language": "' .. language .. '"}'
+    wrk.body = '{"code": "' .. code .. '", "language": "' .. language .. '"}'
   else
-    wrk.body = '{"code": "print(1+1)"}'
+    wrk.body = '{"code": "' .. code .. '"}'
   end
   ok, non200, s503, badbody, codes = 0, 0, 0, 0, ""
 end
@@ -28,7 +32,7 @@ function response(status, headers, body)
     if status == 503 then s503 = s503 + 1 end
     -- remember each distinct status once, e.g. ",503,500"
     if not codes:find("," .. status, 1, true) then codes = codes .. "," .. status end
-  elseif body:find('"status":"ok"', 1, true) and body:find('"stdout":"2\\n"', 1, true) then
+  elseif body:find('"status":"ok"', 1, true) and body:find(expected, 1, true) then
     ok = ok + 1
   else
     badbody = badbody + 1
