@@ -326,12 +326,52 @@ async fn an_error_keeps_the_session_and_a_timeout_or_an_exit_ends_it() {
         "{refused:?}"
     );
 
-    // os._exit leaves the interpreter for good: the session ends with it.
+    // os._exit leaves the interpreter for good, and so does a cell that
+    // breaks what goru's driver needs: the session ends, saying why.
+    for code in ["import os\nos._exit(0)", "import json\njson.dumps = None"] {
+        let s = sci_session(LimitRequest::default()).await;
+        let gone = cell(&s, code).await.unwrap();
+        assert_eq!(gone.status, Status::Error, "{code}: {gone:?}");
+        assert!(s.ended().is_some(), "{code}: the session still says alive");
+        match cell(&s, "1").await {
+            Err(RunError::SessionEnded { reason }) => {
+                assert!(reason.contains("left the interpreter"), "{code}: {reason}")
+            }
+            other => panic!("{code}: a cell ran after it: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_cell_reads_its_own_stdin_and_user_names_never_reach_the_driver() {
     let s = sci_session(LimitRequest::default()).await;
-    let gone = cell(&s, "import os\nos._exit(0)").await.unwrap();
-    assert_ne!(gone.status, Status::Timeout, "{gone:?}");
-    let refused = cell(&s, "1").await;
-    assert!(refused.is_err(), "a cell ran after os._exit: {refused:?}");
+    let with_stdin = |code: &str, stdin: &[u8]| CellSpec {
+        code: code.to_owned(),
+        stdin: stdin.to_vec(),
+        ..CellSpec::default()
+    };
+    let first = s
+        .run_cell(with_stdin("input()", b"a\nb\n"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(shown(&first), "'a'", "{first:?}");
+    let second = s
+        .run_cell(with_stdin("input()", b"c\n"), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        shown(&second),
+        "'c'",
+        "input left over from the cell before: {second:?}"
+    );
+    // Names a cell defines live in its namespace, not in the driver's.
+    cell(&s, "__import__ = None\ncell = 'mine'").await.unwrap();
+    let after = cell(&s, "cell").await.unwrap();
+    assert_eq!(
+        (after.status, shown(&after)),
+        (Status::Ok, "'mine'"),
+        "{after:?}"
+    );
 }
 
 #[tokio::test]

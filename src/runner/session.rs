@@ -197,14 +197,16 @@ impl Interpreter {
                 };
                 let result = live.run_cell(cell).await;
                 // A cell that could not start (its files refused) leaves the
-                // interpreter as it was; one that ran and broke it does not.
-                if result
-                    .as_ref()
-                    .is_ok_and(|r| !matches!(r.status, Status::Ok | Status::Error))
-                {
+                // interpreter as it was; one that ran and broke it, or left
+                // it (an exit), does not.
+                let kept = live.alive()
+                    && !result
+                        .as_ref()
+                        .is_ok_and(|r| !matches!(r.status, Status::Ok | Status::Error));
+                if !kept {
                     instance.take();
                 }
-                result
+                result.map(|r| (r, kept))
             })
             .await;
         guard.finished = true;
@@ -216,6 +218,7 @@ impl Interpreter {
             }
             other => other?,
         };
+        let (result, kept) = result;
         *self
             .0
             .cells_run
@@ -226,6 +229,11 @@ impl Interpreter {
                 "a cell ended with status {} and the interpreter could not be kept",
                 result.status.as_str()
             ));
+        } else if !kept {
+            self.0.end(
+                "a cell left the interpreter (it exited, or stopped answering goru's driver)"
+                    .to_owned(),
+            );
         }
         Ok(result)
     }

@@ -122,7 +122,9 @@ pub fn build_sci(options: EngineOptions) -> Result<Engine, SandboxError> {
         .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX))
         .max_unused_warm_slots(0)
         .linear_memory_keep_resident(SCI_KEEP_RESIDENT_MEMORY)
-        .pagemap_scan(Enabled::Yes);
+        // Auto: kernels before 6.7 (or a sandbox hiding /proc/self/pagemap)
+        // lack the ioctl, and `Yes` would fail the engine there.
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -457,6 +457,10 @@ impl SessionInstance for PythonSession {
         Ok(result)
     }
 
+    fn alive(&self) -> bool {
+        self.prepared.is_some()
+    }
+
     fn memory_bytes(&self) -> u64 {
         self.prepared
             .as_ref()

@@ -12,8 +12,9 @@
 //! create, and the quota measures the directory again before it refuses.
 //!
 //! Only the run's own `/work` and `/tmp` are writable for these guests
-//! (their other preopens are read-only, and granted mounts reach them only
-//! through `fs_*`), so every write to a non-stdio descriptor is counted.
+//! (their other preopens, granted mounts included, are read-only: mounts are
+//! written through `fs_*`), so every write to a non-stdio descriptor is
+//! counted.
 
 use std::sync::Arc;
 

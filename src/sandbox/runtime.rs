@@ -67,6 +67,9 @@ pub trait SessionInstance: Send {
     /// Runs one cell in the instance. After a status other than `ok` or
     /// `error` the instance is no longer trustworthy and must be dropped.
     async fn run_cell(&mut self, cell: Cell) -> Result<RunResult, SandboxError>;
+    /// Whether the instance can run another cell; `false` once a cell left
+    /// it unusable, whatever that cell's status.
+    fn alive(&self) -> bool;
     /// Linear memory the instance holds now.
     fn memory_bytes(&self) -> u64;
 }

@@ -128,8 +128,13 @@ impl Mount {
 }
 
 /// Guest paths the runtimes use themselves, and what for.
-const RESERVED_GUEST_PATHS: [(&str, &str); 3] = [
+const RESERVED_GUEST_PATHS: [(&str, &str); 5] = [
     ("/python", "holds the Python standard library"),
+    ("/goru", "holds python-sci's driver"),
+    (
+        "/usr/local/lib",
+        "holds python-sci's standard library and packages",
+    ),
     ("/work", "is the run's own working directory"),
     ("/tmp", "is the run's own temporary directory"),
 ];

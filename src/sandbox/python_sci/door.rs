@@ -140,6 +140,11 @@ impl DoorState {
         }
     }
 
+    /// Whether the driver sent its `finish` frame.
+    pub fn finished(&self) -> bool {
+        self.finish.is_some()
+    }
+
     pub fn take_images(&mut self) -> Vec<Image> {
         std::mem::take(&mut self.images)
     }

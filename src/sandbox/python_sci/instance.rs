@@ -51,9 +51,6 @@ pub struct Prepared {
     pub stdin: RunStdin,
     pub rundir: Option<RunDir>,
     pub files: Option<FilesConfig>,
-    /// Whether the guest has read its working directory options: the first
-    /// call changes into `/work`, later cells keep what the code chose.
-    entered: bool,
 }
 
 impl Prepared {
@@ -70,7 +67,6 @@ impl Prepared {
             stdin,
             rundir,
             files,
-            entered: false,
         }
     }
 
@@ -90,8 +86,8 @@ impl Prepared {
             }
             _ => None,
         };
-        let own_dirs = self.rundir.is_some() && !self.entered;
-        self.entered = true;
+        // The guest applies them once, when its first call starts.
+        let own_dirs = self.rundir.is_some();
         let options = door::StartOptions {
             max_text_bytes: call.limits.max_output_bytes,
             line_buffered: call.sink.is_some(),
@@ -112,6 +108,12 @@ impl Prepared {
         let mut sound = true;
         let end = run::race_deadline(deadline, async {
             let exit_code = match enter(store, instance, entry).await {
+                // A turn's 0..=255 is the exit status; past it the
+                // interpreter asked to quit, which the driver never does.
+                Ok(code) if matches!(entry, Entry::Turn) && !(0..=255).contains(&code) => {
+                    sound = false;
+                    code & 0xFF
+                }
                 Ok(code) => code,
                 Err(e) => match e.downcast_ref::<I32Exit>() {
                     Some(I32Exit(code)) => {
@@ -122,7 +124,13 @@ impl Prepared {
                     None => return GuestEnd::Trapped(e),
                 },
             };
-            store.data_mut().door.end(exit_code)
+            let door = &mut store.data_mut().door;
+            // The driver did not report: something in the interpreter it
+            // relies on is broken, and later cells would fail alike.
+            if !door.finished() {
+                sound = false;
+            }
+            door.end(exit_code)
         })
         .await;
         let images = self.store.data_mut().door.take_images();
@@ -138,7 +146,7 @@ impl Prepared {
     }
 }
 
-/// Calls the export `entry` names; its exit code (a `turn`'s low byte).
+/// Calls the export `entry` names; what it returned.
 async fn enter(
     store: &mut Store<State>,
     instance: Instance,
@@ -157,12 +165,13 @@ async fn enter(
                 .ok_or_else(|| wasmtime::Error::msg("python-sci exports no memory"))?;
             let len = TURN_DRIVER.len() as i32;
             let at = alloc.call_async(&mut *store, len).await?;
+            if at <= 0 {
+                return Err(wasmtime::Error::msg(
+                    "python-sci could not allocate the driver line",
+                ));
+            }
             memory.write(&mut *store, at as u32 as usize, TURN_DRIVER.as_bytes())?;
-            // 0..=255 is the exit status; 256 and up means the interpreter
-            // asked to quit, which a cell's own code cannot reach (the
-            // driver catches `SystemExit`).
-            let value = turn.call_async(&mut *store, (at, len)).await?;
-            Ok(value & 0xFF)
+            Ok(turn.call_async(&mut *store, (at, len)).await?)
         }
     }
 }
@@ -199,6 +208,10 @@ impl SessionInstance for Session {
             run::release(broken);
         }
         Ok(result)
+    }
+
+    fn alive(&self) -> bool {
+        self.prepared.is_some()
     }
 
     fn memory_bytes(&self) -> u64 {
