@@ -22,9 +22,12 @@ binary:
 run: build
 	$(GORU) serve --config config/goru.toml
 
-## test: the whole suite (unit, engine integration, CLI) against the real guests
+## test: the whole suite (unit, engine integration, CLI) against the real guests.
+## The benchmarks run once too (--all-targets): they need the native baseline's
+## venv, and share the tests' compiled-guest cache instead of compiling again.
 test: build
-	$(CARGO) test --release --locked --all-targets
+	./scripts/bench/native-venv.sh
+	GORU_CACHE_DIR=$(CURDIR)/target/tmp/goru-cache $(CARGO) test --release --locked --all-targets
 
 ## lint: formatting and clippy, as CI runs them
 lint:
