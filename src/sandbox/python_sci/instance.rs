@@ -82,7 +82,13 @@ impl Prepared {
                 rundir
                     .place(call.files)
                     .map_err(|source| SandboxError::FilesRefused { source })?;
-                Some(rundir.snapshot(config.quota_files))
+                // Nothing to tell apart in a directory nobody wrote to: a
+                // run without files skips walking it.
+                Some(if rundir.touched() {
+                    rundir.snapshot(config.quota_files)
+                } else {
+                    Default::default()
+                })
             }
             _ => None,
         };
