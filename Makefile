@@ -22,11 +22,15 @@ binary:
 run: build
 	$(GORU) serve --config config/goru.toml
 
-## test: the whole suite (unit, engine integration, CLI) against the real guests.
-## The benchmarks run once too (--all-targets): they need the native baseline's
-## venv, and share the tests' compiled-guest cache instead of compiling again.
+## test: the whole suite (unit, engine integration, CLI, MCP) against the real
+## guests. The MCP tests drive goru with the official MCP Python SDK, installed
+## pinned into build/mcp-client/venv. The benchmarks run once too
+## (--all-targets): they need the native baseline's venv, and share the tests'
+## compiled-guest cache instead of compiling again.
 test: build
 	./scripts/bench/native-venv.sh
+	./scripts/pinned-venv.sh build/mcp-client/venv tests/mcp/requirements.txt \
+	    "import mcp, importlib.metadata as m; print('MCP client: mcp', m.version('mcp'))"
 	GORU_CACHE_DIR=$(CURDIR)/target/tmp/goru-cache $(CARGO) test --release --locked --all-targets
 
 ## lint: formatting and clippy, as CI runs them

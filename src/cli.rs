@@ -35,6 +35,17 @@ pub enum Command {
     /// starts on a terminal with no program. Takes the run flags (--lang,
     /// --timeout, --memory, --mount, --allow-host, ...).
     Repl(Args),
+    /// Serve MCP (Model Context Protocol) on stdin/stdout, for agents that
+    /// spawn a tool server: tools run_code, create_session, close_session,
+    /// list_runtimes, with the `[mcp]` policy of the configuration.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    /// TOML configuration file (the same file as `goru serve`'s).
+    #[arg(long, env = "GORU_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -136,6 +147,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Serve(serve)) => serve_main(serve),
         Some(Command::Repl(args)) => repl_main(args),
+        Some(Command::Mcp(args)) => mcp_main(args),
         None if cli.run.code.is_none()
             && cli.run.script.is_none()
             && std::io::stdin().is_terminal() =>
@@ -173,6 +185,30 @@ fn serve_main(args: ServeArgs) -> ExitCode {
     }
     block_on(async {
         match crate::server::serve(config).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("goru: {e:#}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn mcp_main(args: McpArgs) -> ExitCode {
+    let config = match crate::config::Config::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("goru: {e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    // Logs go to stderr: stdout carries the protocol.
+    if let Err(e) = crate::server::init_logging(&config) {
+        eprintln!("goru: {e:#}");
+        return ExitCode::from(USAGE);
+    }
+    block_on(async {
+        match crate::server::mcp_stdio(config).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("goru: {e:#}");

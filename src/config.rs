@@ -18,6 +18,7 @@ use crate::host::functions::FunctionConfig;
 use crate::host::http::{HttpConfig, SecretHeader};
 use crate::host::kv::KvLimits;
 use crate::host::{Capabilities, Registry};
+use crate::mcp::McpConfig;
 use crate::sandbox::{EngineOptions, FilesConfig, LimitPolicy, Limits, SandboxConfig};
 use crate::session::SessionConfig;
 
@@ -75,6 +76,8 @@ pub struct Config {
     pub mounts: BTreeMap<String, MountConfig>,
     /// Custom functions backed by internal endpoints: `[functions.get_user] url = "..."`.
     pub functions: BTreeMap<String, FunctionConfig>,
+    /// The MCP tool server (`/mcp`, `goru mcp`) and the policy its runs get.
+    pub mcp: McpConfig,
 }
 
 /// `[http]`: what allow-listed HTTP may reach beyond a run's `allowed_hosts`.
@@ -226,6 +229,7 @@ impl Default for Config {
             fs: FsLimits::default(),
             mounts: BTreeMap::new(),
             functions: BTreeMap::new(),
+            mcp: McpConfig::default(),
         }
     }
 }
@@ -334,6 +338,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.sessions.validate().map_err(invalid)?;
+        self.mcp.validate().map_err(invalid)?;
         if self.server.concurrency == 0 {
             return Err(invalid("server.concurrency must be at least 1"));
         }
@@ -363,6 +368,11 @@ impl Config {
                 )));
             }
         }
+        // Checked after the defaults: MCP limits of 0 take them.
+        let (mcp_limits, _) = self.mcp.policy.to_policy().split();
+        self.limit_policy()
+            .resolve(&mcp_limits)
+            .map_err(|e| invalid(format!("mcp.policy: {e}")))?;
         Ok(())
     }
 
@@ -516,6 +526,24 @@ mod tests {
             from_file.limits.ceiling.timeout_ms,
             defaults.limits.ceiling.timeout_ms
         );
+        assert_eq!(from_file.mcp, defaults.mcp);
+    }
+
+    #[test]
+    fn the_mcp_policy_is_set_by_the_operator_and_checked_against_the_ceilings() {
+        let config = Config::load(None, env(&[("GORU_MCP_POLICY_TIMEOUT_MS", "2500")])).unwrap();
+        assert_eq!(config.mcp.policy.timeout_ms, 2500);
+        let err = Config::load(None, env(&[("GORU_MCP_POLICY_MEMORY_MB", "999999")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("mcp.policy") && err.contains("memory"),
+            "{err}"
+        );
+        let err = Config::load(None, env(&[("GORU_MCP_DEFAULT_LANGUAGE", "cobol")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mcp.default_language"), "{err}");
     }
 
     #[test]

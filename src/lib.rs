@@ -9,6 +9,7 @@ mod cli_files;
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod mcp;
 mod repl;
 pub mod runner;
 pub mod sandbox;

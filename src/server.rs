@@ -57,16 +57,12 @@ pub async fn start_with_env(
     registry: Registry,
     env: BTreeMap<String, String>,
 ) -> anyhow::Result<Server> {
-    let metrics = metrics_handle()?;
-    let sandbox = Sandbox::new(config.sandbox_config()).context("creating the sandbox engine")?;
-    let capabilities = config
-        .capabilities(registry, &env)
-        .context("configuring host capabilities")?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = config.listen;
+    let state = state(config, registry, &env)?;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    let state = AppState::new(sandbox, capabilities, config, metrics);
 
     tokio::spawn(warm_up(state.clone()));
 
@@ -104,6 +100,31 @@ pub async fn start_with_env(
         stop,
         task,
     })
+}
+
+/// The service's state: sandbox engine, capabilities, admission, sessions.
+fn state(
+    config: Config,
+    registry: Registry,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<AppState> {
+    let metrics = metrics_handle()?;
+    let sandbox = Sandbox::new(config.sandbox_config()).context("creating the sandbox engine")?;
+    let capabilities = config
+        .capabilities(registry, env)
+        .context("configuring host capabilities")?;
+    Ok(AppState::new(sandbox, capabilities, config, metrics))
+}
+
+/// `goru mcp`: the same service state as `goru serve`, speaking MCP on
+/// stdin/stdout until the client closes it. Logs go to stderr.
+pub async fn mcp_stdio(config: Config) -> anyhow::Result<()> {
+    let state = state(config, Registry::new(), &std::env::vars().collect())?;
+    tokio::spawn(warm_up(state.clone()));
+    crate::mcp::serve_stdio(state.clone()).await?;
+    state.begin_shutdown();
+    state.sessions().close_all();
+    Ok(())
 }
 
 /// Loads the configured runtimes (compile or disk cache), then fills the pool.

@@ -86,6 +86,12 @@ def _enter(start):
 
     # Agg cannot open a window; figures come back in the answer instead.
     warnings.filterwarnings("ignore", message=".*non-interactive, and thus cannot be shown")
+    # CPython keeps the `-c` driver's source under ("<string>", "<module>", 1),
+    # the key the user's code compiles to as well: without this, a
+    # traceback shows the driver's line under the user's frame.
+    import linecache
+
+    getattr(linecache, "_interactive_cache", {}).clear()
     main_module = types.ModuleType("__main__")
     main_module.__dict__["__builtins__"] = builtins
     return main_module

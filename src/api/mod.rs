@@ -24,6 +24,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 pub use admission::Admission;
 pub use error::ApiError;
+pub(crate) use run::{Encoding, FileBody, InFlight, decode_files, record_run};
 pub use run::{Policy, RunBody, RunResponse};
 
 use crate::config::Config;
@@ -125,6 +126,11 @@ impl AppState {
         started.get_or_insert_with(Instant::now);
     }
 
+    /// What a run still going at the end of the shutdown grace period gets.
+    pub(crate) fn ended_by_shutdown(&self) -> crate::sandbox::RunResult {
+        run::ended_by_shutdown(self.started_at_shutdown())
+    }
+
     fn started_at_shutdown(&self) -> Option<Instant> {
         *self
             .0
@@ -139,7 +145,11 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The router with its middleware; testable with `oneshot`.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.body_limit();
-    Router::new()
+    let mut routes = Router::new();
+    if state.config().mcp.enabled {
+        routes = routes.nest_service("/mcp", crate::mcp::http_service(state.clone()));
+    }
+    routes
         .route("/run", post(run::run))
         .route("/sessions", post(sessions::create).get(sessions::list))
         .route("/sessions/{id}", get(sessions::get).delete(sessions::delete))

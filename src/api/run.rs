@@ -55,7 +55,7 @@ pub enum Encoding {
 }
 
 /// Decodes request files; a bad entry is named.
-pub(super) fn decode_files(files: Vec<FileBody>) -> Result<Vec<InputFile>, FileError> {
+pub(crate) fn decode_files(files: Vec<FileBody>) -> Result<Vec<InputFile>, FileError> {
     use base64::Engine;
     files
         .into_iter()
@@ -128,7 +128,7 @@ pub async fn run(
     let finish = async move {
         let outcome = tokio::select! {
             outcome = checked.run() => outcome,
-            () = state.hard_stop().cancelled() => Ok(ended_by_shutdown(state.started_at_shutdown())),
+            () = state.hard_stop().cancelled() => Ok(state.ended_by_shutdown()),
         };
         let result = outcome.map_err(|e| ApiError::from_run(e, &run_id))?;
         record_run(&run_id, &language, &result);
@@ -138,7 +138,7 @@ pub async fn run(
 }
 
 /// Metrics and the log line of a finished run or cell.
-pub(super) fn record_run(run_id: &str, language: &str, result: &RunResult) {
+pub(crate) fn record_run(run_id: &str, language: &str, result: &RunResult) {
     let status = result.status.as_str();
     metrics::counter!("goru_runs_total", "language" => language.to_owned(), "status" => status)
         .increment(1);
@@ -156,10 +156,10 @@ pub(super) fn record_run(run_id: &str, language: &str, result: &RunResult) {
 
 /// Counts a run in flight until dropped, also when the client hangs up and
 /// the handler's future is dropped mid-run.
-pub(super) struct InFlight;
+pub(crate) struct InFlight;
 
 impl InFlight {
-    pub(super) fn enter() -> Self {
+    pub(crate) fn enter() -> Self {
         metrics::gauge!("goru_runs_in_flight").increment(1.0);
         Self
     }
@@ -266,7 +266,7 @@ impl Policy {
 }
 
 /// What a run still going at the end of the shutdown grace period gets.
-fn ended_by_shutdown(since: Option<Instant>) -> RunResult {
+pub(super) fn ended_by_shutdown(since: Option<Instant>) -> RunResult {
     RunResult {
         status: Status::Timeout,
         stdout: String::new(),

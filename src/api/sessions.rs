@@ -22,7 +22,7 @@ use super::run::{
 use super::stream;
 use crate::runner::{CellSpec, SessionSpec};
 use crate::sandbox::RunResult;
-use crate::session::{SessionError, SessionInfo};
+use crate::session::{Owner, SessionError, SessionInfo};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,7 +98,7 @@ pub async fn create(
     let _slot = state.admission().enter().await?;
     let info = state
         .sessions()
-        .create(state.runner(), spec, body.ttl_seconds)
+        .create(Owner::Api, state.runner(), spec, body.ttl_seconds)
         .await
         .map_err(|e| ApiError::from_session(e, "-"))?;
     tracing::info!(session_id = %info.session_id, language = %info.language, "session opened");
@@ -106,7 +106,7 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let sessions = state.sessions().list();
+    let sessions = state.sessions().list(Owner::Api);
     Json(json!({
         "sessions": sessions,
         "max_live": state.sessions().config().max_live,
@@ -119,7 +119,7 @@ pub async fn get(
 ) -> Result<Json<SessionInfo>, ApiError> {
     state
         .sessions()
-        .info(&id)
+        .info(Owner::Api, &id)
         .map(Json)
         .map_err(|e| ApiError::from_session(e, "-"))
 }
@@ -130,7 +130,7 @@ pub async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     state
         .sessions()
-        .delete(&id)
+        .delete(Owner::Api, &id)
         .map_err(|e| ApiError::from_session(e, "-"))?;
     tracing::info!(session_id = %id, "session deleted");
     Ok(Json(json!({"deleted": true, "session_id": id})))
@@ -149,7 +149,7 @@ pub async fn run_cell(
     // An unknown id is refused before waiting for a slot.
     let info = state
         .sessions()
-        .info(&id)
+        .info(Owner::Api, &id)
         .map_err(|e| ApiError::from_session(e, &run_id))?;
     let files = decode_files(body.files).map_err(|e| ApiError::from_run(e.into(), &run_id))?;
     let (sink, output) = stream::channel(&headers);
@@ -163,7 +163,7 @@ pub async fn run_cell(
     let in_flight = InFlight::enter();
     let finish = async move {
         let ran = tokio::select! {
-            ran = state.sessions().run_cell(&id, cell) => ran,
+            ran = state.sessions().run_cell(Owner::Api, &id, cell) => ran,
             () = state.hard_stop().cancelled() => Err(SessionError::Ended {
                 id: id.clone(),
                 reason: "the server shut down before the cell finished".to_owned(),

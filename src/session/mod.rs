@@ -18,6 +18,15 @@ pub use error::SessionError;
 use crate::runner::{CellSpec, Interpreter, RunError, Runner, SessionSpec};
 use crate::sandbox::RunResult;
 
+/// Which front end opened a session. A session answers only to the front end
+/// that opened it: an MCP client's model cannot reach a session opened
+/// through `/sessions` with another policy, nor the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Api,
+    Mcp,
+}
+
 /// What a caller sees of a session.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SessionInfo {
@@ -39,6 +48,7 @@ pub struct SessionInfo {
 
 struct Entry {
     interpreter: Interpreter,
+    owner: Owner,
     created: Instant,
     created_wall: SystemTime,
     last_used: Instant,
@@ -80,6 +90,7 @@ impl Entry {
 #[derive(Clone)]
 struct Tombstone {
     reason: String,
+    owner: Owner,
     /// Ended by a cell (410) rather than expired or deleted (404).
     by_cell: bool,
     at: Instant,
@@ -129,10 +140,11 @@ impl Sessions {
         self.0.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Opens a session. `ttl` is its idle expiry (default and ceiling from
-    /// the config).
+    /// Opens a session for `owner`. `ttl` is its idle expiry (default and
+    /// ceiling from the config).
     pub async fn create(
         &self,
+        owner: Owner,
         runner: &Runner,
         spec: SessionSpec,
         ttl: Option<u64>,
@@ -149,6 +161,7 @@ impl Sessions {
         let now = Instant::now();
         let entry = Entry {
             interpreter,
+            owner,
             created: now,
             created_wall: SystemTime::now(),
             last_used: now,
@@ -184,38 +197,44 @@ impl Sessions {
         Ok(())
     }
 
-    /// What is known of session `id`.
-    pub fn info(&self, id: &str) -> Result<SessionInfo, SessionError> {
+    /// What is known of `owner`'s session `id`.
+    pub fn info(&self, owner: Owner, id: &str) -> Result<SessionInfo, SessionError> {
         let mut table = self.table();
-        self.live_entry(&mut table, id).map(|e| e.info(id))
+        self.live_entry(&mut table, owner, id).map(|e| e.info(id))
     }
 
-    /// Every live session, oldest first.
-    pub fn list(&self) -> Vec<SessionInfo> {
+    /// Every live session of `owner`, oldest first.
+    pub fn list(&self, owner: Owner) -> Vec<SessionInfo> {
         let table = self.table();
-        let mut all: Vec<_> = table.live.iter().map(|(id, e)| e.info(id)).collect();
+        let mut all: Vec<_> = table
+            .live
+            .iter()
+            .filter(|(_, e)| e.owner == owner)
+            .map(|(id, e)| e.info(id))
+            .collect();
         all.sort_by(|a, b| b.age_seconds.total_cmp(&a.age_seconds));
         all
     }
 
-    /// Ends session `id` now and frees its instance.
-    pub fn delete(&self, id: &str) -> Result<(), SessionError> {
+    /// Ends `owner`'s session `id` now and frees its instance.
+    pub fn delete(&self, owner: Owner, id: &str) -> Result<(), SessionError> {
         let mut table = self.table();
-        self.live_entry(&mut table, id)?;
+        self.live_entry(&mut table, owner, id)?;
         bury(&mut table, id, "it was deleted".to_owned(), false);
         Ok(())
     }
 
-    /// Runs a cell in session `id`. The session's idle clock restarts when
-    /// the cell starts and when it ends.
+    /// Runs a cell in `owner`'s session `id`. The session's idle clock
+    /// restarts when the cell starts and when it ends.
     pub async fn run_cell(
         &self,
+        owner: Owner,
         id: &str,
         cell: CellSpec,
     ) -> Result<(RunResult, SessionInfo), SessionError> {
         let interpreter = {
             let mut table = self.table();
-            let entry = self.live_entry(&mut table, id)?;
+            let entry = self.live_entry(&mut table, owner, id)?;
             entry.last_used = Instant::now();
             entry.interpreter.clone()
         };
@@ -255,13 +274,23 @@ impl Sessions {
         Ok((result, info))
     }
 
-    /// The live entry for `id`, or why there is none. Expired sessions are
-    /// buried on the spot, not only at the next sweep.
+    /// `owner`'s live entry for `id`, or why there is none. Expired
+    /// sessions are buried on the spot, not only at the next sweep. Another
+    /// owner's session is answered like an unknown id: nothing about it.
     fn live_entry<'t>(
         &self,
         table: &'t mut Table,
+        owner: Owner,
         id: &str,
     ) -> Result<&'t mut Entry, SessionError> {
+        let foreign = table.live.get(id).is_some_and(|e| e.owner != owner)
+            || table.gone.get(id).is_some_and(|t| t.owner != owner);
+        if foreign {
+            return Err(SessionError::NotFound {
+                id: id.to_owned(),
+                why: None,
+            });
+        }
         let now = Instant::now();
         // A session is never idle while one of its cells runs.
         let expired = table
@@ -348,9 +377,10 @@ impl SessionInfo {
 
 /// Moves a live session to the tombstones and frees its instance.
 fn bury(table: &mut Table, id: &str, reason: String, by_cell: bool) {
-    if let Some(entry) = table.live.remove(id) {
-        entry.interpreter.close(&reason);
-    }
+    let Some(entry) = table.live.remove(id) else {
+        return;
+    };
+    entry.interpreter.close(&reason);
     if table.gone.len() >= MAX_TOMBSTONES
         && let Some(oldest) = table
             .gone
@@ -364,6 +394,7 @@ fn bury(table: &mut Table, id: &str, reason: String, by_cell: bool) {
         id.to_owned(),
         Tombstone {
             reason,
+            owner: entry.owner,
             by_cell,
             at: Instant::now(),
         },

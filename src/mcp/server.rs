@@ -1,0 +1,349 @@
+//! The MCP tools. Each call is admitted, checked, run and logged exactly like
+//! a `/run` request or a `/sessions` cell, through the same pipeline, with
+//! the operator's MCP policy in place of a request's.
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+
+use super::render::{self, Context};
+use super::tools::{self, CloseSession, CreateSession, InputFile, RunCode};
+use crate::api::{self, ApiError, AppState, Encoding, FileBody, InFlight};
+use crate::runner::{CellSpec, RunSpec, SessionSpec};
+use crate::sandbox::{Limits, RUNTIMES, RunResult};
+use crate::session::{Owner, SessionError, SessionInfo};
+
+/// One MCP server over the service's state; cheap to clone (one per HTTP
+/// request in stateless mode).
+#[derive(Clone)]
+pub struct GoruMcp {
+    state: AppState,
+    tool_router: ToolRouter<Self>,
+}
+
+const INSTRUCTIONS: &str = "goru runs code in isolated WebAssembly sandboxes. Call run_code with \
+a program; its output, last-expression value, errors, charts and written files come back. Each \
+call is a fresh interpreter unless you pass a session_id from create_session. list_runtimes says \
+which languages and packages exist and what each run may reach.";
+
+impl GoruMcp {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            state,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The tools, built once and cloned into each per-request server.
+    pub fn with_router(state: AppState, tool_router: ToolRouter<Self>) -> Self {
+        Self { state, tool_router }
+    }
+
+    pub fn router() -> ToolRouter<Self> {
+        Self::tool_router()
+    }
+
+    fn config(&self) -> &super::McpConfig {
+        &self.state.config().mcp
+    }
+
+    /// The limits every MCP run gets, as the pipeline resolves them.
+    fn limits(&self) -> Result<Limits, ApiError> {
+        let (request, _) = self.config().policy.to_policy().split();
+        self.state
+            .sandbox()
+            .limits()
+            .resolve(&request)
+            .map_err(|e| ApiError::from_run(e.into(), "-"))
+    }
+
+    async fn run_once(&self, args: RunCode) -> Result<CallToolResult, ApiError> {
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let (limits, grants) = self.config().policy.to_policy().split();
+        let spec = RunSpec {
+            code: args.code,
+            language: Some(
+                args.language
+                    .unwrap_or_else(|| self.config().default_language.clone()),
+            ),
+            limits,
+            grants,
+            files: decode(args.files, &run_id)?,
+            ..RunSpec::default()
+        };
+        let checked = self
+            .state
+            .runner()
+            .check(spec)
+            .map_err(|e| ApiError::from_run(e, &run_id))?;
+        let language = checked.language().to_owned();
+        let limits = *checked.limits();
+        let _slot = self.state.admission().enter().await?;
+        let _in_flight = InFlight::enter();
+        let outcome = tokio::select! {
+            outcome = checked.run() => outcome,
+            () = self.state.hard_stop().cancelled() => Ok(self.state.ended_by_shutdown()),
+        };
+        let result = outcome.map_err(|e| ApiError::from_run(e, &run_id))?;
+        api::record_run(&run_id, &language, &result);
+        Ok(render::result(
+            result,
+            &Context {
+                language: &language,
+                limits: &limits,
+                session: None,
+            },
+        ))
+    }
+
+    async fn run_in_session(&self, id: String, args: RunCode) -> Result<CallToolResult, ApiError> {
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let sessions = self.state.sessions();
+        let info = sessions
+            .info(Owner::Mcp, &id)
+            .map_err(|e| session_error(e, &run_id))?;
+        if let Some(asked) = &args.language
+            && *asked != info.language
+        {
+            return Err(ApiError::bad(
+                "invalid_field",
+                "language".to_owned(),
+                format!(
+                    "session {id} runs {}, not {asked}; omit language to use the session's, or \
+                     create a session for {asked}",
+                    info.language
+                ),
+            ));
+        }
+        let limits = self.limits()?;
+        let cell = CellSpec {
+            code: args.code,
+            files: decode(args.files, &run_id)?,
+            ..CellSpec::default()
+        };
+        let _slot = self.state.admission().enter().await?;
+        let _in_flight = InFlight::enter();
+        let ran = tokio::select! {
+            ran = sessions.run_cell(Owner::Mcp, &id, cell) => ran,
+            () = self.state.hard_stop().cancelled() => Err(SessionError::Ended {
+                id: id.clone(),
+                reason: "the server shut down before the cell finished".to_owned(),
+            }),
+        };
+        let (result, after): (RunResult, SessionInfo) =
+            ran.map_err(|e| session_error(e, &run_id))?;
+        api::record_run(&run_id, &info.language, &result);
+        Ok(render::result(
+            result,
+            &Context {
+                language: &info.language,
+                limits: &limits,
+                session: Some(&after),
+            },
+        ))
+    }
+
+    async fn open_session(&self, args: CreateSession) -> Result<CallToolResult, ApiError> {
+        let (limits, grants) = self.config().policy.to_policy().split();
+        let spec = SessionSpec {
+            language: Some(
+                args.language
+                    .unwrap_or_else(|| self.config().default_language.clone()),
+            ),
+            limits,
+            grants,
+        };
+        // Opening takes an instance: admitted like a run.
+        let _slot = self.state.admission().enter().await?;
+        let info = self
+            .state
+            .sessions()
+            .create(Owner::Mcp, self.state.runner(), spec, None)
+            .await
+            .map_err(|e| session_error(e, "-"))?;
+        tracing::info!(session_id = %info.session_id, language = %info.language, via = "mcp", "session opened");
+        Ok(CallToolResult::success(vec![ContentBlock::text(format!(
+            "session_id: {}\nlanguage: {}\nPass this session_id to run_code to keep state between \
+             calls. It expires after {} s without a call (now: until {}).",
+            info.session_id, info.language, info.ttl_seconds, info.expires_at
+        ))]))
+    }
+
+    fn describe_runtimes(&self) -> Result<CallToolResult, ApiError> {
+        let limits = self.limits()?;
+        let config = self.config();
+        let policy = &config.policy;
+        let mut text = format!("languages (default: {}):\n", config.default_language);
+        for (name, version) in RUNTIMES {
+            let packages = if name == "python-sci" {
+                "the standard library and the packages named in its version"
+            } else {
+                "the standard library only"
+            };
+            text.push_str(&format!("- {name}: {version}; {packages}\n"));
+        }
+        text.push_str(&format!(
+            "every run: time limit {} ms, memory limit {} MiB, stdout and stderr kept up to {} \
+             bytes each, CPU budget {}\n",
+            limits.timeout.as_millis(),
+            limits.memory_bytes >> 20,
+            limits.max_output_bytes,
+            limits
+                .fuel
+                .map_or("unmetered".to_owned(), |f| format!("{f} fuel units")),
+        ));
+        text.push_str(&match policy.allowed_hosts.as_slice() {
+            [] => "network: none (no host is granted)\n".to_owned(),
+            hosts => format!(
+                "network: http_get(url), http_post(url, body), http_request(method, url, headers, \
+                 body) may reach {}\n",
+                hosts.join(", ")
+            ),
+        });
+        text.push_str(&if policy.kv_namespace.is_empty() {
+            "storage: kv_get/kv_set/kv_delete/kv_keys on a store private to each run (gone \
+             after it)\n"
+                .to_owned()
+        } else {
+            format!(
+                "storage: kv_get/kv_set/kv_delete/kv_keys on the shared namespace {:?} (kept \
+                 between runs)\n",
+                policy.kv_namespace
+            )
+        });
+        if !policy.mounts.is_empty() {
+            let mounts: Vec<String> = policy
+                .mounts
+                .iter()
+                .map(|m| format!("{} ({:?})", m.guest_path, m.mode).to_lowercase())
+                .collect();
+            text.push_str(&format!(
+                "mounted directories (fs_read, fs_write, fs_list, ...): {}\n",
+                mounts.join(", ")
+            ));
+        }
+        if !policy.functions.is_empty() {
+            text.push_str(&format!(
+                "functions: _goru_call(name, args) for {}\n",
+                policy.functions.join(", ")
+            ));
+        }
+        let sessions = self.state.sessions().config();
+        text.push_str(&format!(
+            "files: run_code's `files` are placed in /work; files the code writes in /work come \
+             back with the result\nsessions: up to {} live at once (shared by every client), each \
+             expiring after {} s without a call\n",
+            sessions.max_live, sessions.default_ttl_seconds
+        ));
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+    }
+}
+
+#[tool_router]
+impl GoruMcp {
+    #[tool(description = tools::RUN_CODE)]
+    async fn run_code(
+        &self,
+        Parameters(args): Parameters<RunCode>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let ran = match args.session_id.clone() {
+            Some(id) => self.run_in_session(id, args).await,
+            None => self.run_once(args).await,
+        };
+        Ok(ran.unwrap_or_else(refusal))
+    }
+
+    #[tool(description = tools::CREATE_SESSION)]
+    async fn create_session(
+        &self,
+        Parameters(args): Parameters<CreateSession>,
+    ) -> Result<CallToolResult, ErrorData> {
+        Ok(self.open_session(args).await.unwrap_or_else(refusal))
+    }
+
+    #[tool(description = tools::CLOSE_SESSION)]
+    async fn close_session(
+        &self,
+        Parameters(args): Parameters<CloseSession>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let closed = self
+            .state
+            .sessions()
+            .delete(Owner::Mcp, &args.session_id)
+            .map(|()| {
+                tracing::info!(session_id = %args.session_id, via = "mcp", "session deleted");
+                CallToolResult::success(vec![ContentBlock::text(format!(
+                    "session {} closed",
+                    args.session_id
+                ))])
+            })
+            .map_err(|e| session_error(e, "-"));
+        Ok(closed.unwrap_or_else(refusal))
+    }
+
+    #[tool(description = tools::LIST_RUNTIMES)]
+    async fn list_runtimes(&self) -> Result<CallToolResult, ErrorData> {
+        Ok(self.describe_runtimes().unwrap_or_else(refusal))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for GoruMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("goru", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+/// Request files in the API's shape, decoded by the API's one decoder.
+fn decode(files: Vec<InputFile>, run_id: &str) -> Result<Vec<crate::sandbox::InputFile>, ApiError> {
+    let bodies = files
+        .into_iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let encoding = match f.encoding.as_deref() {
+                None | Some("utf-8") => Encoding::Utf8,
+                Some("base64") => Encoding::Base64,
+                Some(other) => {
+                    return Err(ApiError::bad(
+                        "invalid_file",
+                        format!("files[{index}].encoding"),
+                        format!("files[{index}].encoding = {other:?}: use \"utf-8\" or \"base64\""),
+                    ));
+                }
+            };
+            Ok(FileBody {
+                path: f.path,
+                content: f.content,
+                encoding,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    api::decode_files(bodies).map_err(|e| ApiError::from_run(e.into(), run_id))
+}
+
+fn session_error(e: SessionError, run_id: &str) -> ApiError {
+    ApiError::from_session(e, run_id)
+}
+
+/// Anything refused before or instead of a run is a tool error the model
+/// reads, not a protocol error: it can fix the call and try again.
+fn refusal(e: ApiError) -> CallToolResult {
+    let message = match &e {
+        ApiError::SessionNotFound { message } => {
+            format!("{message}. Sessions expire when unused; call create_session for a new one.")
+        }
+        ApiError::Overloaded {
+            message,
+            retry_after_secs,
+        }
+        | ApiError::TooMany {
+            message,
+            retry_after_secs,
+        } => format!("{message}. Retry in {retry_after_secs} s."),
+        other => other.to_string(),
+    };
+    render::refusal(message)
+}

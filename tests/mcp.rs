@@ -1,0 +1,281 @@
+//! MCP with a client nobody here wrote: the official MCP Python SDK (pinned
+//! in tests/mcp/requirements.txt, installed by `make test`) drives a real
+//! goru over streamable HTTP (`/mcp`, both the 2026-07-28 protocol and the
+//! older initialize handshake) and over stdio (`goru mcp`), and this file
+//! judges what it saw.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+const TIMEOUT_MS: u64 = 3000;
+
+fn venv_python() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("build/mcp-client/venv/bin/python");
+    assert!(
+        python.exists(),
+        "the MCP client venv is missing: `make test` installs it \
+         (scripts/pinned-venv.sh build/mcp-client/venv tests/mcp/requirements.txt ...)"
+    );
+    python
+}
+
+/// Runs tests/mcp/client.py and returns its report.
+async fn client(args: &[&str]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/client.py");
+    let out = tokio::process::Command::new(venv_python())
+        .arg(script)
+        .args(args)
+        .env("GORU_CACHE_DIR", common::test_cache_dir())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("the MCP client starts");
+    assert!(
+        out.status.success(),
+        "the MCP client failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the client's report is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn mcp_config() -> goru::config::Config {
+    let mut config = common::server_config();
+    config.mcp.policy.timeout_ms = TIMEOUT_MS;
+    config
+}
+
+fn text(answer: &Value) -> String {
+    answer["content"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no content: {answer}"))
+        .iter()
+        .filter(|b| b["type"] == "text")
+        .map(|b| b["text"].as_str().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_error(answer: &Value) -> bool {
+    assert!(
+        answer.get("protocol_error").is_none(),
+        "a protocol error where a tool result was due: {answer}"
+    );
+    answer["is_error"].as_bool().expect("is_error")
+}
+
+/// Everything one pass of the client must have seen, whatever the transport.
+fn judge(report: &Value) {
+    let tools = report["tools"].as_object().expect("tools");
+    let mut names: Vec<&str> = tools.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "close_session",
+            "create_session",
+            "list_runtimes",
+            "run_code"
+        ]
+    );
+    let run_code = &tools["run_code"];
+    assert_eq!(
+        run_code["schema"]["required"],
+        json!(["code"]),
+        "{run_code}"
+    );
+    let languages = &run_code["schema"]["properties"]["language"]["enum"];
+    assert_eq!(languages, &json!(["python", "python3.12", "python-sci"]));
+    let description = run_code["description"].as_str().unwrap();
+    for promise in ["no network", "numpy", "/work", "create_session"] {
+        assert!(
+            description.contains(promise),
+            "run_code's description says nothing of {promise:?}"
+        );
+    }
+
+    let hello = &report["hello"];
+    assert!(!is_error(hello), "{hello}");
+    assert_eq!(text(hello), "stdout:\n2\nresult:\n42");
+
+    let files = &report["files"];
+    assert!(!is_error(files), "{files}");
+    assert!(text(files).contains("stdout:\n8\n"), "{files}");
+    assert!(
+        text(files).contains("files written: out.csv (8 bytes"),
+        "{files}"
+    );
+    let resource = files["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "resource")
+        .unwrap_or_else(|| panic!("no embedded file: {files}"));
+    assert_eq!(resource["uri"], "file:///work/out.csv");
+    assert_eq!(resource["text"], "A,B\n1,2\n");
+
+    // Guest failures are tool errors (isError), never protocol errors.
+    let exception = &report["exception"];
+    assert!(is_error(exception), "{exception}");
+    let said = text(exception);
+    assert!(said.contains("Traceback"), "{said}");
+    assert!(said.contains("status: error: ValueError: boom"), "{said}");
+
+    let timeout = &report["timeout"];
+    assert!(is_error(timeout), "{timeout}");
+    let said = text(timeout);
+    assert!(
+        said.contains(&format!("time limit of {TIMEOUT_MS} ms")) && said.contains("Do less work"),
+        "{said}"
+    );
+
+    let missing = text(&report["missing_module"]);
+    assert!(
+        missing.contains("No module named 'torch'")
+            && missing.contains("Nothing can be installed")
+            && missing.contains("numpy"),
+        "{missing}"
+    );
+
+    // The operator's policy grants no host: the model cannot reach one.
+    let network = &report["network"];
+    assert!(is_error(network), "{network}");
+    assert!(text(network).contains("PermissionError"), "{network}");
+    // Nor can it send a policy of its own: the tool has no such argument.
+    let widen = &report["widen_policy"];
+    let refused = widen.get("protocol_error").is_some()
+        || (widen["is_error"] == true && text(widen).contains("policy"));
+    assert!(
+        refused,
+        "a policy in the tool's arguments was accepted: {widen}"
+    );
+
+    assert!(!is_error(&report["create_session"]), "{report}");
+    let session_id = report["session_id"].as_str().expect("a session id");
+    assert!(session_id.starts_with("ses_"), "{session_id}");
+    assert!(!is_error(&report["cell_1"]), "{}", report["cell_1"]);
+    let cell_2 = &report["cell_2"];
+    assert!(!is_error(cell_2), "{cell_2}");
+    assert!(
+        text(cell_2).contains("result:\n42"),
+        "state was not kept: {cell_2}"
+    );
+    let image = cell_2["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "image")
+        .unwrap_or_else(|| panic!("no chart came back: {cell_2}"));
+    assert_eq!(image["mime_type"], "image/png");
+    assert_eq!(image["png"], true);
+    assert!(text(&report["wrong_language"]).contains("runs python-sci"));
+    assert!(!is_error(&report["close_session"]));
+    let after = &report["after_close"];
+    assert!(
+        is_error(after) && text(after).contains("create_session"),
+        "{after}"
+    );
+
+    // A fresh run does not see the session's state.
+    let isolated = text(&report["isolation"]);
+    assert!(isolated.contains("NameError"), "{isolated}");
+
+    let runtimes = text(&report["runtimes"]);
+    for fact in [
+        "python-sci",
+        "pandas",
+        &format!("time limit {TIMEOUT_MS} ms"),
+        "network: none",
+    ] {
+        assert!(
+            runtimes.contains(fact),
+            "list_runtimes omits {fact:?}: {runtimes}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_client_over_streamable_http() {
+    let server = common::start_server(mcp_config()).await;
+    // A session opened through the REST API, with its own policy: an MCP
+    // model must not reach it.
+    let created: Value = server
+        .client
+        .post(server.url("/sessions"))
+        .json(&json!({"language": "python"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rest_session = created["session_id"].as_str().unwrap().to_owned();
+    let url = server.url("/mcp");
+
+    let modern = client(&[&url, "auto", &rest_session]).await;
+    assert_eq!(modern["protocol_version"], "2026-07-28");
+    judge(&modern);
+    let foreign = &modern["rest_session"];
+    assert!(is_error(foreign), "{foreign}");
+    assert!(text(foreign).contains("no live session"), "{foreign}");
+
+    // Clients of the handshake era (initialize, then calls) work too.
+    let legacy = client(&[&url, "legacy"]).await;
+    assert_ne!(legacy["protocol_version"], "2026-07-28");
+    judge(&legacy);
+
+    // Every MCP run went through the same pipeline as /run: it is counted.
+    let metrics = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("goru_runs_total"), "{metrics}");
+    server.server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_client_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("goru.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\npool_size = 1\nprecompile = [\"python\"]\n\n[mcp.policy]\ntimeout_ms = {TIMEOUT_MS}\n"
+        ),
+    )
+    .unwrap();
+    let target = format!("stdio:{}:{}", env!("CARGO_BIN_EXE_goru"), config.display());
+    let report = client(&[&target, "auto"]).await;
+    judge(&report);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mcp_can_be_switched_off() {
+    let mut config = mcp_config();
+    config.mcp.enabled = false;
+    let server = common::start_server(config).await;
+    let status = server
+        .client
+        .post(server.url("/mcp"))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    server.server.shutdown();
+}
