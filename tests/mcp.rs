@@ -279,3 +279,28 @@ async fn mcp_can_be_switched_off() {
     assert_eq!(status, 404);
     server.server.shutdown();
 }
+
+/// A web page the user visits must not drive a local goru through DNS
+/// rebinding: `/mcp` answers only the configured Host names.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_foreign_host_header_is_refused() {
+    let server = common::start_server(mcp_config()).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "run_code", "arguments": {"code": "print(7)", "language": "python"}}});
+    let send = |host: &'static str| {
+        server
+            .client
+            .post(server.url("/mcp"))
+            .header("host", host)
+            .header("accept", "application/json, text/event-stream")
+            .json(&call)
+            .send()
+    };
+    let foreign = send("attacker.example").await.unwrap();
+    assert_eq!(foreign.status(), 403);
+    let local = send("localhost").await.unwrap();
+    assert_eq!(local.status(), 200);
+    let body: Value = local.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "stdout:\n7", "{body}");
+    server.server.shutdown();
+}

@@ -239,11 +239,11 @@ def parse_wrk(text):
     return out
 
 
-def wrk(port, language, conns, seconds, path="/run", workload=None):
+def wrk(port, language, conns, seconds, path="/run", workload=None, script="run.lua"):
     """`workload`: (code, expected stdout) instead of print(1+1) and "2\\n"."""
     cmd = ["wrk", f"-t{1 if conns == 1 else 2}", f"-c{conns}", f"-d{seconds}s",
            "--timeout", "40s",  # past the server's 30 s queue timeout: we want its 503, not wrk's give-up
-           "--latency", "-s", os.path.join(HERE, "run.lua"),
+           "--latency", "-s", os.path.join(HERE, script),
            f"http://127.0.0.1:{port}{path}", "--", language]
     if workload:
         cmd += [json.dumps(text)[1:-1] for text in workload]
@@ -306,6 +306,25 @@ def mib(kib):
     return "-" if kib is None else f"{kib / 1024:.1f}"
 
 
+MCP_PAIR = (("goru /run (beside MCP)", "/run", "run.lua"), ("goru MCP run_code", "/mcp", "mcp.lua"))
+
+
+def mcp_summary(points):
+    """Medians over the rounds of the MCP-beside-/run points, and MCP / /run ratios."""
+    out = {}
+    for conns in (1, 8):
+        row = {}
+        for target, _, _ in MCP_PAIR:
+            mine = [q for q in points if q["target"] == target and q["concurrency"] == conns and "round" in q]
+            row[target] = {k: statistics.median(q[k] for q in mine)
+                           for k in ("p50_ms", "runs_per_s", "cpu_ms_per_request")}
+        run, mcp = (row[t] for t, _, _ in MCP_PAIR)
+        row["p50_mcp_over_run"] = mcp["p50_ms"] / run["p50_ms"] if run["p50_ms"] else None
+        row["cpu_mcp_minus_run_ms"] = mcp["cpu_ms_per_request"] - run["cpu_ms_per_request"]
+        out[f"c{conns}"] = row
+    return out
+
+
 def report(s):
     L = []
     L.append(f"### goru load benchmark ({s['date']})\n")
@@ -336,6 +355,18 @@ def report(s):
     L.append(f"- pandas (`{PANDAS[0]}`): native subprocess / goru python-sci, p50 at c=1: "
              f"**{num(r['pandas_p50_c1_native_over_python_sci'], '.1f')}×**; python-sci / native, throughput "
              f"at c=8: {num(r['pandas_throughput_c8_python_sci_over_native'], '.1f')}×\n")
+    L.append("| MCP `run_code` beside `/run`, `print(1+1)` in python (medians of 2 alternating rounds) "
+             "| p50 ms | runs/s | server CPU ms per request |")
+    L.append("|---|---:|---:|---:|")
+    for conns in (1, 8):
+        row = s["mcp"][f"c{conns}"]
+        for target, _, _ in MCP_PAIR:
+            q = row[target]
+            L.append(f"| {target}, c={conns} | {ms(q['p50_ms'])} | {q['runs_per_s']:.0f} | "
+                     f"{q['cpu_ms_per_request']:.2f} |")
+    L.append(f"\n- MCP / /run p50 at c=1: {num(s['mcp']['c1']['p50_mcp_over_run'], '.2f')}×; "
+             f"MCP's extra server CPU per request: {s['mcp']['c1']['cpu_mcp_minus_run_ms']:.2f} ms (c=1), "
+             f"{s['mcp']['c8']['cpu_mcp_minus_run_ms']:.2f} ms (c=8)\n")
     c = s["cold_start_ms"]
     L.append("| cold start (default config: precompile python, python3.12, python-sci) | first POST /run ok | /readyz 200 |")
     L.append("|---|---:|---:|")
@@ -439,6 +470,21 @@ def main():
         point = wrk(port, "python", 1, DURATION, path=cell_path)
         s["points"].append({"target": "goru session cell", "language": "python", "concurrency": 1, **point})
         wait_idle(p.pid)
+        # MCP beside /run: the same print(1+1) as a run_code tool call on
+        # /mcp (scripts/bench/mcp.lua), alternating with /run in two rounds
+        # so both see the same machine, with the server's CPU per request.
+        wrk(port, "python", 8, WARMUP, path="/mcp", script="mcp.lua")
+        wait_idle(p.pid)
+        for rnd in (1, 2):
+            for conns in (1, 8):
+                for target, path, script in MCP_PAIR:
+                    print(f"  {target} c={conns} round {rnd}", file=sys.stderr)
+                    cpu0 = cpu_seconds(p.pid)
+                    point = wrk(port, "python", conns, DURATION, path=path, script=script)
+                    point["cpu_ms_per_request"] = 1000 * (cpu_seconds(p.pid) - cpu0) / max(point["ok"], 1)
+                    s["points"].append({"target": target, "language": "python", "concurrency": conns,
+                                        "round": rnd, **point})
+                    wait_idle(p.pid)
         # python-sci, pooled beside python in the same server.
         wrk(port, "python-sci", 8, WARMUP, workload=PANDAS)
         wait_idle(p.pid)
@@ -494,7 +540,8 @@ def main():
 
     pt = {(q["target"] if q["target"].startswith(("goru", "native pandas")) else "native", q["language"],
            q["concurrency"]): q
-          for q in s["points"] if q["target"] != "goru session cell"}
+          for q in s["points"] if q["target"] != "goru session cell" and "round" not in q}
+    s["mcp"] = mcp_summary(s["points"])
     sci1, sci8 = pt[("goru pandas", "python-sci", 1)], pt[("goru pandas", "python-sci", 8)]
     nat1, nat8 = pt[("native pandas", "-", 1)], pt[("native pandas", "-", 8)]
     py1, py8 = pt[("goru", "python", 1)], pt[("goru", "python", 8)]
