@@ -113,6 +113,16 @@ fn state(
     let capabilities = config
         .capabilities(registry, env)
         .context("configuring host capabilities")?;
+    // A grant the MCP policy cannot get (an unknown function or mount, a bad
+    // host pattern) fails start-up, not every MCP call after admission.
+    let (_, mcp_grants) = config.mcp.policy.to_policy().split();
+    if let Err(e) = capabilities.grant(mcp_grants, std::time::Instant::now()) {
+        anyhow::bail!(
+            "invalid configuration: mcp.policy.{}: {}",
+            e.field,
+            e.message
+        );
+    }
     Ok(AppState::new(sandbox, capabilities, config, metrics))
 }
 

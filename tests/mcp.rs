@@ -149,14 +149,36 @@ fn judge(report: &Value) {
     // The operator's policy grants no host: the model cannot reach one.
     let network = &report["network"];
     assert!(is_error(network), "{network}");
-    assert!(text(network).contains("PermissionError"), "{network}");
+    assert!(
+        text(network).contains("PermissionError")
+            && text(network).contains("policy allows no hosts"),
+        "{network}"
+    );
     // Nor can it send a policy of its own: the tool has no such argument.
     let widen = &report["widen_policy"];
-    let refused = widen.get("protocol_error").is_some()
-        || (widen["is_error"] == true && text(widen).contains("policy"));
+    let said = widen
+        .get("protocol_error")
+        .and_then(Value::as_str)
+        .map_or_else(|| text(widen), str::to_owned);
     assert!(
-        refused,
-        "a policy in the tool's arguments was accepted: {widen}"
+        said.contains("unknown field `policy`"),
+        "a policy in the tool's arguments was not refused by name: {widen}"
+    );
+
+    // Hostile output comes back capped at the policy's output limit (the
+    // server default here, 1 MiB per stream), traceback included.
+    let flood = &report["flood"];
+    let said = text(flood);
+    assert!(is_error(flood), "{}", &said[..200]);
+    assert!(
+        said.len() < (2 << 20) + 4096,
+        "{} bytes came back",
+        said.len()
+    );
+    assert!(
+        said.contains("[stdout cut at the output limit]"),
+        "{}",
+        &said[..200]
     );
 
     assert!(!is_error(&report["create_session"]), "{report}");
@@ -233,7 +255,25 @@ async fn the_official_client_over_streamable_http() {
     assert_ne!(legacy["protocol_version"], "2026-07-28");
     judge(&legacy);
 
-    // Every MCP run went through the same pipeline as /run: it is counted.
+    // ... nor the other way round: REST neither sees nor reaches an MCP session.
+    let kept = modern["kept_session_id"].as_str().expect("a kept session");
+    let listed = server.get_json("/sessions").await;
+    assert!(!listed.to_string().contains(kept), "{listed}");
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let got = server.client.get(server.url(&format!("/sessions/{kept}")));
+    assert_eq!(status(got.send().await.unwrap()), 404);
+    let cell = server
+        .client
+        .post(server.url(&format!("/sessions/{kept}/run")))
+        .json(&json!({"code": "print(1)"}));
+    assert_eq!(status(cell.send().await.unwrap()), 404);
+    let deleted = server
+        .client
+        .delete(server.url(&format!("/sessions/{kept}")));
+    assert_eq!(status(deleted.send().await.unwrap()), 404);
+
+    // Every MCP run went through the same pipeline as /run: counted, with
+    // its language and status (no /run request timed out in this test).
     let metrics = server
         .client
         .get(server.url("/metrics"))
@@ -243,7 +283,10 @@ async fn the_official_client_over_streamable_http() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("goru_runs_total"), "{metrics}");
+    assert!(
+        metrics.contains(r#"goru_runs_total{language="python",status="timeout"}"#),
+        "{metrics}"
+    );
     server.server.shutdown();
 }
 
@@ -303,4 +346,81 @@ async fn a_foreign_host_header_is_refused() {
     let body: Value = local.json().await.unwrap();
     assert_eq!(body["result"]["content"][0]["text"], "stdout:\n7", "{body}");
     server.server.shutdown();
+}
+
+/// A client that hangs up frees its run slot at once: the run is dropped as
+/// /run drops one, not left to burn to its time limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_whose_client_goes_away_stops_its_run() {
+    let mut config = mcp_config();
+    config.mcp.policy.timeout_ms = 20_000;
+    let server = common::start_server(config).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "run_code", "arguments": {"code": "while True:\n    pass", "language": "python"}}});
+    let request = server
+        .client
+        .post(server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&call)
+        .timeout(std::time::Duration::from_millis(1500))
+        .send();
+    let in_flight = || async {
+        let metrics = server.client.get(server.url("/metrics")).send().await;
+        let metrics = metrics.unwrap().text().await.unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("goru_runs_in_flight "))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    assert!(request.await.is_err(), "the endless run answered");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while in_flight().await > 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run went on after its client left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.server.shutdown();
+}
+
+/// A web page cannot call a local goru: a request with an Origin header is
+/// refused unless the origin is listed; an empty Host list fails start-up.
+#[tokio::test(flavor = "multi_thread")]
+async fn origins_are_refused_unless_listed_and_hosts_cannot_be_emptied() {
+    let server = common::start_server(mcp_config()).await;
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "list_runtimes", "arguments": {}}});
+    let from_page = server
+        .client
+        .post(server.url("/mcp"))
+        .header("origin", "https://attacker.example")
+        .header("accept", "application/json, text/event-stream")
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_page.status(), 403);
+    server.server.shutdown();
+
+    let mut config = mcp_config();
+    config.mcp.allowed_hosts.clear();
+    let err = config.mcp.validate().unwrap_err();
+    assert!(err.contains("mcp.allowed_hosts"), "{err}");
+}
+
+/// The operator's MCP policy must be grantable, or the server does not start.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_mcp_policy_naming_an_unknown_function_fails_start_up() {
+    let mut config = mcp_config();
+    config.mcp.policy.functions = vec!["launch_missiles".into()];
+    let err = goru::server::start(config, goru::host::Registry::new())
+        .await
+        .err()
+        .expect("start-up refused")
+        .to_string();
+    assert!(
+        err.contains("mcp.policy.functions") && err.contains("launch_missiles"),
+        "{err}"
+    );
 }

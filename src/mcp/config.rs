@@ -20,6 +20,10 @@ pub struct McpConfig {
     /// a name alone matches any port. Add the service's public name when it
     /// is exposed.
     pub allowed_hosts: Vec<String>,
+    /// Browser origins `/mcp` answers, e.g. `https://app.example.com:443`;
+    /// a request carrying another `Origin` is refused (none listed: every
+    /// request from a web page is).
+    pub allowed_origins: Vec<String>,
     pub policy: McpPolicy,
 }
 
@@ -49,6 +53,7 @@ impl Default for McpConfig {
             // Agents reach for numpy, pandas and matplotlib first.
             default_language: "python-sci".into(),
             allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: Vec::new(),
             policy: McpPolicy::default(),
         }
     }
@@ -63,6 +68,15 @@ impl McpConfig {
                 self.default_language,
                 LANGUAGES.join(", ")
             ));
+        }
+        // rmcp reads an empty list as "any Host": that would silently drop
+        // the guard against DNS rebinding.
+        if self.allowed_hosts.is_empty() {
+            return Err(
+                "mcp.allowed_hosts is empty, which would answer any Host header; \
+                 list the names clients use (e.g. [\"localhost\", \"goru.internal\"])"
+                    .to_owned(),
+            );
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ mod tools;
 use std::sync::Arc;
 
 use rmcp::ServiceExt;
+use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
@@ -29,13 +30,19 @@ use crate::api::AppState;
 /// The `/mcp` endpoint: stateless streamable HTTP answering JSON, with the
 /// API's body limit and the configured `Host` allow-list.
 pub fn http_service(state: AppState) -> StreamableHttpService<GoruMcp, NeverSessionManager> {
+    let mcp = &state.config().mcp;
+    // rmcp keeps its own cancellation token: the server's hard stop ends the
+    // runs, and their calls still answer (a tool error) before connections
+    // close. Origin is checked as the MCP spec asks: a request carrying one
+    // is answered only when it is listed (none by default: browsers out).
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
-        .with_allowed_hosts(state.config().mcp.allowed_hosts.clone())
-        .with_max_request_body_bytes(state.body_limit())
-        .with_cancellation_token(state.hard_stop().child_token());
+        .with_allowed_hosts(mcp.allowed_hosts.clone())
+        .with_allowed_origins(mcp.allowed_origins.clone())
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(state.body_limit());
     let router = GoruMcp::router();
     StreamableHttpService::new(
         move || Ok(GoruMcp::with_router(state.clone(), router.clone())),
@@ -46,8 +53,13 @@ pub fn http_service(state: AppState) -> StreamableHttpService<GoruMcp, NeverSess
 
 /// Serves MCP on stdin/stdout until the client closes the stream.
 pub async fn serve_stdio(state: AppState) -> anyhow::Result<()> {
+    // A message is at most the HTTP body limit here too (rmcp's default
+    // line cap is 16 MiB).
+    let (stdin, stdout) = rmcp::transport::stdio();
+    let transport =
+        AsyncRwTransport::new_server(stdin, stdout).with_max_line_length(state.body_limit());
     let running = GoruMcp::new(state)
-        .serve(rmcp::transport::stdio())
+        .serve(transport)
         .await
         .map_err(|e| anyhow::anyhow!("MCP start-up over stdio failed: {e}"))?;
     running

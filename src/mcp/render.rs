@@ -98,6 +98,18 @@ pub fn refusal(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
+/// At most `max` bytes of `text`, on a character boundary, marked when cut.
+fn head(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 fn section(text: &mut String, name: &str, body: &str, cut: bool) {
     if body.is_empty() {
         return;
@@ -128,7 +140,9 @@ fn status_line(run: &RunResult, cx: &Context<'_>) -> Option<String> {
                 format!("status: error: the code exited with code {}", run.exit_code)
             }
             Some(e) => {
-                let mut s = format!("status: error: {}: {}", e.type_name, e.message);
+                // The whole message is in the traceback above; a hostile
+                // one is not repeated at full length.
+                let mut s = format!("status: error: {}: {}", e.type_name, head(&e.message, 512));
                 if e.type_name == "ModuleNotFoundError" {
                     s.push_str(&format!(" {}", packages_hint(cx.language)));
                 }

@@ -6,6 +6,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use tokio_util::sync::CancellationToken;
 
 use super::render::{self, Context};
 use super::tools::{self, CloseSession, CreateSession, InputFile, RunCode};
@@ -81,11 +82,10 @@ impl GoruMcp {
         let limits = *checked.limits();
         let _slot = self.state.admission().enter().await?;
         let _in_flight = InFlight::enter();
-        let outcome = tokio::select! {
-            outcome = checked.run() => outcome,
-            () = self.state.hard_stop().cancelled() => Ok(self.state.ended_by_shutdown()),
+        let result = tokio::select! {
+            outcome = checked.run() => outcome.map_err(|e| ApiError::from_run(e, &run_id))?,
+            () = self.state.hard_stop().cancelled() => return Err(shutting_down()),
         };
-        let result = outcome.map_err(|e| ApiError::from_run(e, &run_id))?;
         api::record_run(&run_id, &language, &result);
         Ok(render::result(
             result,
@@ -126,10 +126,7 @@ impl GoruMcp {
         let _in_flight = InFlight::enter();
         let ran = tokio::select! {
             ran = sessions.run_cell(Owner::Mcp, &id, cell) => ran,
-            () = self.state.hard_stop().cancelled() => Err(SessionError::Ended {
-                id: id.clone(),
-                reason: "the server shut down before the cell finished".to_owned(),
-            }),
+            () = self.state.hard_stop().cancelled() => return Err(shutting_down()),
         };
         let (result, after): (RunResult, SessionInfo) =
             ran.map_err(|e| session_error(e, &run_id))?;
@@ -176,10 +173,13 @@ impl GoruMcp {
         let policy = &config.policy;
         let mut text = format!("languages (default: {}):\n", config.default_language);
         for (name, version) in RUNTIMES {
-            let packages = if name == "python-sci" {
-                "the standard library and the packages named in its version"
-            } else {
-                "the standard library only"
+            let packages = match name {
+                "python-sci" => "the standard library and the packages named in its version",
+                "python" => {
+                    "the standard library, and a `requests` subset that, like urllib, goes \
+                     through the granted hosts"
+                }
+                _ => "the standard library only",
             };
             text.push_str(&format!("- {name}: {version}; {packages}\n"));
         }
@@ -216,7 +216,13 @@ impl GoruMcp {
             let mounts: Vec<String> = policy
                 .mounts
                 .iter()
-                .map(|m| format!("{} ({:?})", m.guest_path, m.mode).to_lowercase())
+                .map(|m| {
+                    format!(
+                        "{} ({})",
+                        m.guest_path,
+                        format!("{:?}", m.mode).to_lowercase()
+                    )
+                })
                 .collect();
             text.push_str(&format!(
                 "mounted directories (fs_read, fs_write, fs_list, ...): {}\n",
@@ -246,10 +252,11 @@ impl GoruMcp {
     async fn run_code(
         &self,
         Parameters(args): Parameters<RunCode>,
+        cancelled: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
         let ran = match args.session_id.clone() {
-            Some(id) => self.run_in_session(id, args).await,
-            None => self.run_once(args).await,
+            Some(id) => until_cancelled(&cancelled, self.run_in_session(id, args)).await,
+            None => until_cancelled(&cancelled, self.run_once(args)).await,
         };
         Ok(ran.unwrap_or_else(refusal))
     }
@@ -258,8 +265,10 @@ impl GoruMcp {
     async fn create_session(
         &self,
         Parameters(args): Parameters<CreateSession>,
+        cancelled: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
-        Ok(self.open_session(args).await.unwrap_or_else(refusal))
+        let opened = until_cancelled(&cancelled, self.open_session(args)).await;
+        Ok(opened.unwrap_or_else(refusal))
     }
 
     #[tool(description = tools::CLOSE_SESSION)]
@@ -322,6 +331,29 @@ fn decode(files: Vec<InputFile>, run_id: &str) -> Result<Vec<crate::sandbox::Inp
         })
         .collect::<Result<Vec<_>, _>>()?;
     api::decode_files(bodies).map_err(|e| ApiError::from_run(e.into(), run_id))
+}
+
+/// Runs `work` unless the client cancels the call (`notifications/cancelled`,
+/// or an HTTP client hanging up): then the run is dropped, as `/run` drops a
+/// run whose client went away, and its slot is free at once.
+async fn until_cancelled(
+    cancelled: &CancellationToken,
+    work: impl Future<Output = Result<CallToolResult, ApiError>>,
+) -> Result<CallToolResult, ApiError> {
+    tokio::select! {
+        done = work => done,
+        () = cancelled.cancelled() => {
+            tracing::info!(via = "mcp", "tool call cancelled by the client; its run was stopped");
+            Err(ApiError::bad("cancelled", None, "the call was cancelled"))
+        }
+    }
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::Overloaded {
+        message: "the server is shutting down; the run was stopped before it finished".to_owned(),
+        retry_after_secs: 5,
+    }
 }
 
 fn session_error(e: SessionError, run_id: &str) -> ApiError {

@@ -14,7 +14,8 @@ Languages: `python` (CPython 3.14, standard library only, starts in about a mill
 `python-sci` (CPython 3.15 with numpy, pandas, matplotlib, scipy, scikit-learn, statsmodels, \
 seaborn, Pillow, sympy and networkx; every matplotlib figure left open comes back as a PNG) and \
 `python3.12` (standard library). There is no package installer, no network unless the operator \
-granted hosts (use http_get/http_post, not requests or urllib), no subprocesses, and no host \
+granted hosts (list_runtimes says which; reach them with http_get(url), http_post(url, body) or \
+http_request(...), and in `python` also with urllib or requests), no subprocesses, and no host \
 files: the working directory /work starts empty except for the `files` you send, and files the \
 code writes there come back with the result. Without `session_id` nothing survives the call; \
 to keep variables, imports and files between calls, call create_session once and pass its id. \

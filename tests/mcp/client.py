@@ -70,8 +70,14 @@ async def scenario(target, mode, rest_session):
         report["exception"] = await call(client, "run_code", {"code": "raise ValueError('boom')", "language": "python"})
         report["timeout"] = await call(client, "run_code", {"code": "while True:\n    pass", "language": "python"})
         report["missing_module"] = await call(client, "run_code", {"code": "import torch", "language": "python"})
+        # A public name: a loopback address would be refused even if granted.
         report["network"] = await call(
-            client, "run_code", {"code": "http_get('http://127.0.0.1:9/')", "language": "python"}
+            client, "run_code", {"code": "http_get('https://example.com/')", "language": "python"}
+        )
+        report["flood"] = await call(
+            client,
+            "run_code",
+            {"code": "for _ in range(3000):\n    print('x' * 1000)\nraise ValueError('y' * 3_000_000)", "language": "python"},
         )
         report["widen_policy"] = await call(
             client,
@@ -96,6 +102,12 @@ async def scenario(target, mode, rest_session):
         )
         report["wrong_language"] = await call(
             client, "run_code", {"code": "x", "session_id": session_id, "language": "python"}
+        )
+        # Left open: the Rust test checks that the REST API cannot reach it.
+        kept = await call(client, "create_session", {"language": "python"})
+        report["kept_session_id"] = next(
+            (line.split(": ", 1)[1] for line in text_of(kept).splitlines() if line.startswith("session_id: ")),
+            None,
         )
         report["close_session"] = await call(client, "close_session", {"session_id": session_id})
         report["after_close"] = await call(client, "run_code", {"code": "x", "session_id": session_id})
