@@ -187,6 +187,31 @@ async fn output_past_the_cap_is_cut_and_flagged_without_killing_the_run() {
     assert_eq!((r.stderr.len(), r.truncated.stderr), (100, true));
 }
 
+/// One big write (no newline after it) is kept whole under a cap that fits
+/// it, and flagged when it does not: CPython's unbuffered stdio drops what a
+/// short write leaves, so the pipe must never offer less than the room left.
+#[tokio::test]
+async fn a_single_large_write_is_kept_whole_or_flagged() {
+    for language in ["python", "python-sci"] {
+        let code = "import sys\nsys.stdout.write('x' * 3_000_000)";
+        let mut req = request(language, code);
+        req.limits.max_output_bytes = Some(8 << 20);
+        let r = run_req(req).await;
+        assert_eq!(r.status, Status::Ok, "{language}: {:?}", r.error);
+        assert_eq!(
+            (r.stdout.len(), r.truncated.stdout),
+            (3_000_000, false),
+            "{language}"
+        );
+        let r = run_req(request(language, code)).await;
+        assert_eq!(
+            (r.stdout.len(), r.truncated.stdout),
+            (1 << 20, true),
+            "{language}: the default cap is 1 MiB"
+        );
+    }
+}
+
 #[tokio::test]
 async fn deep_recursion_is_a_recursion_error_not_a_host_crash() {
     let r = run("def f(n): return f(n + 1)\nf(0)").await;
