@@ -48,6 +48,38 @@ async fn client(args: &[&str]) -> Value {
     })
 }
 
+/// python-sci's snapshot and compiled guest, made once per test binary
+/// before any client needs them. A fresh clone has neither; making them takes
+/// minutes on a loaded machine, and this file's server and a spawned `goru
+/// mcp` making them at once took longer than the client's read timeout.
+async fn warm_python_sci() {
+    static WARM: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    WARM.get_or_init(|| async {
+        let mut config = mcp_config();
+        config.server.precompile = vec!["python-sci".into()];
+        config.server.pool_size = 0;
+        let server = goru::server::start(config, goru::host::Registry::new())
+            .await
+            .expect("server starts");
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let readyz = format!("http://{}/readyz", server.addr);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1200);
+        loop {
+            let ready = client.get(&readyz).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "python-sci never loaded"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        server.shutdown();
+    })
+    .await;
+}
+
 fn mcp_config() -> goru::config::Config {
     let mut config = common::server_config();
     config.mcp.policy.timeout_ms = TIMEOUT_MS;
@@ -227,6 +259,7 @@ fn judge(report: &Value) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_client_over_streamable_http() {
+    warm_python_sci().await;
     let server = common::start_server(mcp_config()).await;
     // A session opened through the REST API, with its own policy: an MCP
     // model must not reach it.
@@ -292,6 +325,7 @@ async fn the_official_client_over_streamable_http() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_official_client_over_stdio() {
+    warm_python_sci().await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("goru.toml");
     std::fs::write(
