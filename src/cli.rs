@@ -179,19 +179,7 @@ fn serve_main(args: ServeArgs) -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = crate::server::init_logging(&config) {
-        eprintln!("goru: {e:#}");
-        return ExitCode::from(USAGE);
-    }
-    block_on(async {
-        match crate::server::serve(config).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("goru: {e:#}");
-                ExitCode::from(1)
-            }
-        }
-    })
+    run_service(config, crate::server::serve)
 }
 
 fn mcp_main(args: McpArgs) -> ExitCode {
@@ -203,12 +191,20 @@ fn mcp_main(args: McpArgs) -> ExitCode {
         }
     };
     // Logs go to stderr: stdout carries the protocol.
+    run_service(config, crate::server::mcp_stdio)
+}
+
+/// Starts logging, then runs `service` (serve or mcp) to its end.
+fn run_service<F: std::future::Future<Output = anyhow::Result<()>>>(
+    config: crate::config::Config,
+    service: impl FnOnce(crate::config::Config) -> F,
+) -> ExitCode {
     if let Err(e) = crate::server::init_logging(&config) {
         eprintln!("goru: {e:#}");
         return ExitCode::from(USAGE);
     }
     block_on(async {
-        match crate::server::mcp_stdio(config).await {
+        match service(config).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("goru: {e:#}");

@@ -97,6 +97,16 @@ fn text(answer: &Value) -> String {
         .join("\n")
 }
 
+/// The answer's first content block of `kind` (image, resource, ...).
+fn block<'a>(answer: &'a Value, kind: &str) -> &'a Value {
+    answer["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} block came back: {answer}"))
+}
+
 fn is_error(answer: &Value) -> bool {
     assert!(
         answer.get("protocol_error").is_none(),
@@ -146,12 +156,7 @@ fn judge(report: &Value) {
         text(files).contains("files written: out.csv (8 bytes"),
         "{files}"
     );
-    let resource = files["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["type"] == "resource")
-        .unwrap_or_else(|| panic!("no embedded file: {files}"));
+    let resource = block(files, "resource");
     assert_eq!(resource["uri"], "file:///work/out.csv");
     assert_eq!(resource["text"], "A,B\n1,2\n");
 
@@ -223,12 +228,7 @@ fn judge(report: &Value) {
         text(cell_2).contains("result:\n42"),
         "state was not kept: {cell_2}"
     );
-    let image = cell_2["content"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["type"] == "image")
-        .unwrap_or_else(|| panic!("no chart came back: {cell_2}"));
+    let image = block(cell_2, "image");
     assert_eq!(image["mime_type"], "image/png");
     assert_eq!(image["png"], true);
     assert!(text(&report["wrong_language"]).contains("runs python-sci"));

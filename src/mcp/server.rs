@@ -13,7 +13,7 @@ use super::tools::{self, CloseSession, CreateSession, InputFile, RunCode};
 use crate::api::{self, ApiError, AppState, Encoding, FileBody, InFlight};
 use crate::runner::{CellSpec, RunSpec, SessionSpec};
 use crate::sandbox::{Limits, RUNTIMES, RunResult};
-use crate::session::{Owner, SessionError, SessionInfo};
+use crate::session::{Owner, SessionInfo};
 
 /// One MCP server over the service's state; cheap to clone (one per HTTP
 /// request in stateless mode).
@@ -102,7 +102,7 @@ impl GoruMcp {
         let sessions = self.state.sessions();
         let info = sessions
             .info(Owner::Mcp, &id)
-            .map_err(|e| session_error(e, &run_id))?;
+            .map_err(|e| ApiError::from_session(e, &run_id))?;
         if let Some(asked) = &args.language
             && *asked != info.language
         {
@@ -129,7 +129,7 @@ impl GoruMcp {
             () = self.state.hard_stop().cancelled() => return Err(shutting_down()),
         };
         let (result, after): (RunResult, SessionInfo) =
-            ran.map_err(|e| session_error(e, &run_id))?;
+            ran.map_err(|e| ApiError::from_session(e, &run_id))?;
         api::record_run(&run_id, &info.language, &result);
         Ok(render::result(
             result,
@@ -158,7 +158,7 @@ impl GoruMcp {
             .sessions()
             .create(Owner::Mcp, self.state.runner(), spec, None)
             .await
-            .map_err(|e| session_error(e, "-"))?;
+            .map_err(|e| ApiError::from_session(e, "-"))?;
         tracing::info!(session_id = %info.session_id, language = %info.language, via = "mcp", "session opened");
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
             "session_id: {}\nlanguage: {}\nPass this session_id to run_code to keep state between \
@@ -287,7 +287,7 @@ impl GoruMcp {
                     args.session_id
                 ))])
             })
-            .map_err(|e| session_error(e, "-"));
+            .map_err(|e| ApiError::from_session(e, "-"));
         Ok(closed.unwrap_or_else(refusal))
     }
 
@@ -354,10 +354,6 @@ fn shutting_down() -> ApiError {
         message: "the server is shutting down; the run was stopped before it finished".to_owned(),
         retry_after_secs: 5,
     }
-}
-
-fn session_error(e: SessionError, run_id: &str) -> ApiError {
-    ApiError::from_session(e, run_id)
 }
 
 /// Anything refused before or instead of a run is a tool error the model
