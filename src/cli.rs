@@ -39,6 +39,17 @@ pub enum Command {
     /// spawn a tool server: tools run_code, create_session, close_session,
     /// list_runtimes, with the `[mcp]` policy of the configuration.
     Mcp(McpArgs),
+    /// Make a new API key for a tenant: prints the key (give it to the
+    /// client) and its SHA-256 (put it in `[tenants.<name>] key_sha256`).
+    /// With --hash, reads a key from stdin and prints only its hash.
+    Key(KeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeyArgs {
+    /// Hash a key read from stdin instead of making one.
+    #[arg(long)]
+    pub hash: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -139,6 +150,30 @@ pub struct Args {
     pub no_cache: bool,
 }
 
+fn key_main(args: &KeyArgs) -> ExitCode {
+    use crate::tenant::keys::{self, KeyHash, MIN_KEY_BYTES};
+    if args.hash {
+        let mut key = String::new();
+        if std::io::stdin().read_line(&mut key).is_err() || key.trim().len() < MIN_KEY_BYTES {
+            eprintln!("goru: key: give a key of at least {MIN_KEY_BYTES} bytes on stdin");
+            return ExitCode::from(USAGE);
+        }
+        println!("{}", KeyHash::of_key(key.trim()).to_hex());
+        return ExitCode::SUCCESS;
+    }
+    match keys::generate() {
+        Ok(key) => {
+            println!("key        = {key}");
+            println!("key_sha256 = \"{}\"", KeyHash::of_key(&key).to_hex());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("goru: key: the system gave no randomness: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Usage errors exit with 2, as clap's own do.
 const USAGE: u8 = 2;
 
@@ -148,6 +183,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(serve)) => serve_main(serve),
         Some(Command::Repl(args)) => repl_main(args),
         Some(Command::Mcp(args)) => mcp_main(args),
+        Some(Command::Key(args)) => key_main(&args),
         None if cli.run.code.is_none()
             && cli.run.script.is_none()
             && std::io::stdin().is_terminal() =>
@@ -248,6 +284,8 @@ fn repl_main(args: Args) -> ExitCode {
                 language: Some(args.lang.clone()),
                 limits: limit_request(&args),
                 grants,
+                // The operator's own process: the flags' limits and grants.
+                tenant: None,
             })
         };
         ExitCode::from(crate::repl::run(Runner::new(sandbox, capabilities), make_spec).await)
@@ -384,6 +422,7 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         grants,
         files,
         sink: None,
+        tenant: None,
     };
     match Runner::new(sandbox, capabilities).run(spec).await {
         Ok(result) => {

@@ -21,6 +21,7 @@ use crate::host::{Capabilities, Registry};
 use crate::mcp::McpConfig;
 use crate::sandbox::{EngineOptions, FilesConfig, LimitPolicy, Limits, SandboxConfig};
 use crate::session::SessionConfig;
+use crate::tenant::{AuthMode, MetricsAccess, TenantConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -78,6 +79,11 @@ pub struct Config {
     pub functions: BTreeMap<String, FunctionConfig>,
     /// The MCP tool server (`/mcp`, `goru mcp`) and the policy its runs get.
     pub mcp: McpConfig,
+    /// Whether requests need an API key: "auto" (when tenants exist),
+    /// "keys", or "none" (no keys, on any address: an explicit choice).
+    pub auth: AuthMode,
+    /// Callers with API keys: `[tenants.acme] key_sha256 = ["..."]`.
+    pub tenants: BTreeMap<String, TenantConfig>,
 }
 
 /// `[http]`: what allow-listed HTTP may reach beyond a run's `allowed_hosts`.
@@ -179,6 +185,8 @@ pub struct ServerConfig {
     pub shutdown_grace_ms: u64,
     /// Runtimes compiled (or loaded from the cache) at start-up.
     pub precompile: Vec<String>,
+    /// Who may read `/metrics`: "open", or "keys" (tenants with `read_metrics`).
+    pub metrics_access: MetricsAccess,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -230,6 +238,8 @@ impl Default for Config {
             mounts: BTreeMap::new(),
             functions: BTreeMap::new(),
             mcp: McpConfig::default(),
+            auth: AuthMode::default(),
+            tenants: BTreeMap::new(),
         }
     }
 }
@@ -244,6 +254,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 2 << 20,
             shutdown_grace_ms: 10_000,
             precompile: vec!["python".into(), "python3.12".into()],
+            metrics_access: MetricsAccess::default(),
         }
     }
 }
@@ -470,6 +481,9 @@ fn env_names(table: &toml::Table) -> BTreeMap<String, Vec<String>> {
     }
     let mut out = BTreeMap::new();
     walk(table, &mut Vec::new(), &mut out);
+    // Tables of named entries have no leaves by default; the whole table is
+    // one variable, a TOML inline table: GORU_TENANTS='{acme = {key_env = ["ACME_KEY"]}}'.
+    out.insert("GORU_TENANTS".to_owned(), vec!["tenants".to_owned()]);
     out
 }
 
@@ -544,6 +558,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("mcp.default_language"), "{err}");
+    }
+
+    #[test]
+    fn tenants_and_auth_come_from_the_environment_too() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("GORU_AUTH", "keys"),
+                (
+                    "GORU_TENANTS",
+                    r#"{app = {key_env = ["APP_KEY"], runs_per_second = 5, mounts = {}}}"#,
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.auth, AuthMode::Keys);
+        assert_eq!(config.tenants["app"].key_env, ["APP_KEY"]);
+        assert_eq!(config.tenants["app"].runs_per_second, 5.0);
+        assert_eq!(config.tenants["app"].kv_namespaces, ["*"]);
+        let err = Config::load(None, env(&[("GORU_TENANTS", "{app = {keys = []}}")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("keys"), "{err}");
     }
 
     #[test]

@@ -15,3 +15,4 @@ pub mod runner;
 pub mod sandbox;
 pub mod server;
 pub mod session;
+pub mod tenant;

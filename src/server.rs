@@ -14,6 +14,7 @@ use crate::api::{AppState, app};
 use crate::config::{Config, LogFormat};
 use crate::host::Registry;
 use crate::sandbox::Sandbox;
+use crate::tenant::Tenants;
 
 /// A running server. Dropping it does not stop it; call [`Server::shutdown`].
 pub struct Server {
@@ -59,6 +60,10 @@ pub async fn start_with_env(
 ) -> anyhow::Result<Server> {
     let listen = config.listen;
     let state = state(config, registry, &env)?;
+    state
+        .tenants()
+        .check_listen(listen)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -123,12 +128,34 @@ fn state(
             e.message
         );
     }
-    Ok(AppState::new(sandbox, capabilities, config, metrics))
+    let tenants = Tenants::from_config(&config, env)
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    for (name, tenant) in &config.tenants {
+        if let Some(unknown) = tenant
+            .functions
+            .iter()
+            .find(|f| !capabilities.registry.names().any(|n| n == f.as_str()))
+        {
+            anyhow::bail!(
+                "invalid configuration: tenants.{name}.functions: {unknown:?} is not a configured \
+                 function ([functions.<name>])"
+            );
+        }
+    }
+    Ok(AppState::new(
+        sandbox,
+        capabilities,
+        tenants,
+        config,
+        metrics,
+    ))
 }
 
 /// `goru mcp`: the same service state as `goru serve`, speaking MCP on
 /// stdin/stdout until the client closes it. Logs go to stderr.
 pub async fn mcp_stdio(config: Config) -> anyhow::Result<()> {
+    // Runs as the operator's own process: the `local` tenant, whatever
+    // tenants the HTTP service has.
     let state = state(config, Registry::new(), &std::env::vars().collect())?;
     tokio::spawn(warm_up(state.clone()));
     crate::mcp::serve_stdio(state.clone()).await?;

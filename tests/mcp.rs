@@ -317,7 +317,8 @@ async fn the_official_client_over_streamable_http() {
         .await
         .unwrap();
     assert!(
-        metrics.contains(r#"goru_runs_total{language="python",status="timeout"}"#),
+        metrics
+            .contains(r#"goru_runs_total{tenant="anonymous",language="python",status="timeout"}"#),
         "{metrics}"
     );
     server.server.shutdown();

@@ -362,7 +362,7 @@ async fn metrics_move_with_runs() {
             .await
             .unwrap()
     };
-    let key = "goru_runs_total{language=\"python3.12\",status=\"error\"}";
+    let key = "goru_runs_total{tenant=\"anonymous\",language=\"python3.12\",status=\"error\"}";
     let before = metric(&scrape().await, key);
     post_run(
         &s,

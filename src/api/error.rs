@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::error::SandboxError;
 use crate::host::GrantError;
 use crate::runner::RunError;
+use crate::tenant::{AuthError, QuotaError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -43,6 +44,22 @@ pub enum ApiError {
     Conflict { message: String },
     #[error("{message}")]
     Overloaded {
+        message: String,
+        retry_after_secs: u64,
+    },
+    /// No key, or one that is not valid.
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
+    /// A grant (or a route) beyond what the calling tenant may have.
+    #[error("{message}")]
+    Forbidden {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
+    /// The calling tenant's own rate or concurrency limit.
+    #[error("{message}")]
+    RateLimited {
         message: String,
         retry_after_secs: u64,
     },
@@ -91,6 +108,9 @@ impl ApiError {
             Self::Conflict { .. } => (StatusCode::CONFLICT, "cell_running"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -107,11 +127,26 @@ impl ApiError {
         }
     }
 
+    /// A tenant over its own rate or concurrency limit.
+    pub fn rate_limited(e: QuotaError, tenant: &str) -> Self {
+        metrics::counter!("goru_rejected_total", "reason" => e.reason(), "tenant" => tenant.to_owned())
+            .increment(1);
+        Self::RateLimited {
+            retry_after_secs: e.retry_after_secs(),
+            message: e.to_string(),
+        }
+    }
+
     /// Maps a refusal of the run pipeline to the request field it is about.
     pub fn from_run(e: RunError, run_id: &str) -> Self {
         match e {
             RunError::Limit(limit) => Self::from_sandbox(limit.into(), run_id),
             RunError::Grant(grant) => Self::from_grant(grant, run_id),
+            RunError::Denied(denied) => Self::Forbidden {
+                code: "grant_denied",
+                field: Some(format!("policy.{}", denied.field)),
+                message: format!("policy.{}", denied.message),
+            },
             RunError::Files(files) => Self::bad("invalid_file", files.field(), files.to_string()),
             RunError::Sandbox(e) => Self::from_sandbox(e, run_id),
             RunError::SessionEnded { .. } => Self::Gone {
@@ -190,7 +225,7 @@ impl ApiError {
     pub fn body(&self) -> serde_json::Value {
         let (_, code) = self.status_and_code();
         let field = match self {
-            Self::BadRequest { field, .. } => field.as_deref(),
+            Self::BadRequest { field, .. } | Self::Forbidden { field, .. } => field.as_deref(),
             _ => None,
         };
         let body = Body {
@@ -208,10 +243,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
         let mut response = (status, Json(self.body())).into_response();
+        if matches!(self, Self::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Self::Overloaded {
             retry_after_secs, ..
         }
         | Self::TooMany {
+            retry_after_secs, ..
+        }
+        | Self::RateLimited {
             retry_after_secs, ..
         } = self
         {

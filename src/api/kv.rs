@@ -4,15 +4,19 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiError;
 use super::run::check_content_type;
-use crate::host::kv::{KvError, check_ttl};
+use crate::host::kv::{KvError, KvStore, check_ttl};
+use crate::tenant::Tenant;
 
 fn kv_error(e: KvError) -> ApiError {
     let field = match &e {
@@ -24,6 +28,18 @@ fn kv_error(e: KvError) -> ApiError {
     ApiError::bad("kv_limit", field.to_owned(), e.to_string())
 }
 
+/// The store as the caller sees it: its own namespaces, and only those it
+/// may use.
+fn store(state: &AppState, tenant: &Tenant, namespace: &str) -> Result<Arc<dyn KvStore>, ApiError> {
+    tenant
+        .kv_store(&state.capabilities().kv, namespace)
+        .map_err(|denied| ApiError::Forbidden {
+            code: "namespace_denied",
+            field: Some(denied.field),
+            message: denied.message,
+        })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -33,12 +49,11 @@ pub struct ListQuery {
 
 pub async fn list(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     Path(namespace): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let keys = state
-        .capabilities()
-        .kv
+    let keys = store(&state, &tenant, &namespace)?
         .keys(&namespace, &q.prefix)
         .await
         .map_err(kv_error)?;
@@ -47,11 +62,10 @@ pub async fn list(
 
 pub async fn get(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     Path((namespace, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    match state
-        .capabilities()
-        .kv
+    match store(&state, &tenant, &namespace)?
         .get(&namespace, &key)
         .await
         .map_err(kv_error)?
@@ -74,6 +88,7 @@ pub struct PutBody {
 
 pub async fn put(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     Path((namespace, key)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -86,9 +101,7 @@ pub async fn put(
         .map(check_ttl)
         .transpose()
         .map_err(kv_error)?;
-    state
-        .capabilities()
-        .kv
+    store(&state, &tenant, &namespace)?
         .set(&namespace, &key, body.value, ttl)
         .await
         .map_err(kv_error)?;
@@ -97,11 +110,10 @@ pub async fn put(
 
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     Path((namespace, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    let deleted = state
-        .capabilities()
-        .kv
+    let deleted = store(&state, &tenant, &namespace)?
         .delete(&namespace, &key)
         .await
         .map_err(kv_error)?;

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state and the tower stack at the edge.
 
 mod admission;
+mod auth;
 mod error;
 mod kv;
 mod ops;
@@ -23,8 +24,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 pub use admission::Admission;
+pub use auth::Caller;
 pub use error::ApiError;
-pub(crate) use run::{Encoding, FileBody, InFlight, decode_files, record_run};
+pub(crate) use run::{Audit, Encoding, FileBody, InFlight, decode_files, record_run};
 pub use run::{Policy, RunBody, RunResponse};
 
 use crate::config::Config;
@@ -32,6 +34,7 @@ use crate::host::Capabilities;
 use crate::runner::Runner;
 use crate::sandbox::Sandbox;
 use crate::session::Sessions;
+use crate::tenant::{RunPermit, Tenant, Tenants};
 
 /// Shared by every handler; cheap to clone.
 #[derive(Clone)]
@@ -41,6 +44,7 @@ struct Inner {
     runner: Runner,
     sessions: Sessions,
     admission: Admission,
+    tenants: Tenants,
     config: Config,
     metrics: PrometheusHandle,
     ready: AtomicBool,
@@ -53,6 +57,7 @@ impl AppState {
     pub fn new(
         sandbox: Sandbox,
         capabilities: Capabilities,
+        tenants: Tenants,
         config: Config,
         metrics: PrometheusHandle,
     ) -> Self {
@@ -65,6 +70,7 @@ impl AppState {
             runner: Runner::new(sandbox, capabilities),
             sessions: Sessions::new(config.sessions.clone()),
             admission,
+            tenants,
             config,
             metrics,
             ready: AtomicBool::new(false),
@@ -96,6 +102,25 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.0.config
+    }
+
+    pub fn tenants(&self) -> &Tenants {
+        &self.0.tenants
+    }
+
+    /// A run's way in, for every front end: a place within its tenant's
+    /// rate and concurrency limits (refused at once), then a run slot
+    /// (waited for), counted in flight until the returned guard drops.
+    pub(crate) async fn admit(&self, tenant: &Tenant) -> Result<Admitted, ApiError> {
+        let quota = tenant
+            .admit()
+            .map_err(|e| ApiError::rate_limited(e, tenant.name()))?;
+        let slot = self.0.admission.enter().await?;
+        Ok(Admitted {
+            _quota: quota,
+            _slot: slot,
+            _in_flight: InFlight::enter(),
+        })
     }
 
     pub fn body_limit(&self) -> usize {
@@ -140,6 +165,13 @@ impl AppState {
     }
 }
 
+/// Held for the whole of an admitted run.
+pub(crate) struct Admitted {
+    _quota: RunPermit,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _in_flight: InFlight,
+}
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The router with its middleware; testable with `oneshot`.
@@ -163,6 +195,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             axum::response::IntoResponse::into_response(ApiError::Internal)

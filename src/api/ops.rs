@@ -1,14 +1,14 @@
 //! Operational routes: liveness, readiness, runtimes, Prometheus metrics.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::config::LimitValues;
-use crate::sandbox::RUNTIMES;
+use super::auth::Caller;
+use crate::sandbox::{Limits, RUNTIMES};
 
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
@@ -33,18 +33,20 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     (code, body)
 }
 
-fn limits_json(l: &LimitValues) -> Value {
+fn limits_json(l: &Limits) -> Value {
     json!({
-        "timeout_ms": l.timeout_ms,
-        "memory_mb": l.memory_mb,
-        "fuel": (l.fuel > 0).then_some(l.fuel),
+        "timeout_ms": l.timeout.as_millis() as u64,
+        "memory_mb": l.memory_bytes >> 20,
+        "fuel": l.fuel,
         "max_output_bytes": l.max_output_bytes,
         "max_stdin_bytes": l.max_stdin_bytes,
     })
 }
 
-pub async fn runtimes(State(state): State<AppState>) -> Json<Value> {
-    let limits = &state.config().limits;
+/// The languages, and the limits as they apply to the caller (a tenant's
+/// ceilings may be lower than the server's).
+pub async fn runtimes(Extension(Caller(tenant)): Extension<Caller>) -> Json<Value> {
+    let limits = tenant.limits();
     let languages: Vec<Value> = RUNTIMES
         .iter()
         .map(|(name, version)| json!({"name": name, "version": version, "pooled": *name == "python"}))
@@ -53,6 +55,7 @@ pub async fn runtimes(State(state): State<AppState>) -> Json<Value> {
         "default_language": RUNTIMES[0].0,
         "languages": languages,
         "limits": {"default": limits_json(&limits.default), "maximum": limits_json(&limits.ceiling)},
+        "tenant": tenant.name(),
     }))
 }
 

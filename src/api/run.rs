@@ -4,18 +4,19 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 
 use axum::response::Response;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiError;
 use super::stream;
-use crate::host::Grants;
 use crate::host::fs::MountRequest;
+use crate::host::{Grants, GrantsUsed};
 use crate::runner::{FileError, RunError, RunSpec};
 use crate::sandbox::{InputFile, LimitRequest, OutputSink, RunResult, Status, Truncated};
 
@@ -108,6 +109,7 @@ pub struct RunResponse {
 
 pub async fn run(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -116,13 +118,16 @@ pub async fn run(
     let body = body.map_err(|r| ApiError::from_body_rejection(r, state.body_limit()))?;
     let body = decode(&body)?;
     let (sink, output) = stream::channel(&headers);
-    let checked = to_spec(body, sink)
+    let checked = to_spec(body, sink, tenant.clone())
         .and_then(|spec| state.runner().check(spec))
         .map_err(|e| ApiError::from_run(e, &run_id))?;
-    let language = checked.language().to_owned();
+    let audit = Audit {
+        tenant: tenant.name_arc(),
+        language: checked.language().to_owned(),
+        grants: checked.grants_used().clone(),
+    };
 
-    let slot = state.admission().enter().await?;
-    let in_flight = InFlight::enter();
+    let admitted = state.admit(&tenant).await?;
     // The run's grants are built as it starts, after the wait, so
     // time-bounded grants (HTTP calls) count from its real start.
     let finish = async move {
@@ -131,23 +136,38 @@ pub async fn run(
             () = state.hard_stop().cancelled() => Ok(state.ended_by_shutdown()),
         };
         let result = outcome.map_err(|e| ApiError::from_run(e, &run_id))?;
-        record_run(&run_id, &language, &result);
+        record_run(&run_id, &audit, &result);
         Ok(RunResponse { run_id, result })
     };
-    stream::answer(finish, output, (slot, in_flight)).await
+    stream::answer(finish, output, admitted).await
 }
 
-/// Metrics and the log line of a finished run or cell.
-pub(crate) fn record_run(run_id: &str, language: &str, result: &RunResult) {
+/// Who ran what, with which grants: the run's audit line.
+pub(crate) struct Audit {
+    pub tenant: std::sync::Arc<str>,
+    pub language: String,
+    pub grants: GrantsUsed,
+}
+
+/// Metrics and the audit line of a finished run or cell: one line per run.
+pub(crate) fn record_run(run_id: &str, audit: &Audit, result: &RunResult) {
     let status = result.status.as_str();
-    metrics::counter!("goru_runs_total", "language" => language.to_owned(), "status" => status)
+    let (tenant, language) = (audit.tenant.to_string(), audit.language.clone());
+    metrics::counter!("goru_runs_total", "tenant" => tenant.clone(), "language" => language.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("goru_run_duration_seconds", "language" => language.to_owned())
+    metrics::histogram!("goru_run_duration_seconds", "tenant" => tenant, "language" => language)
         .record(result.duration.as_secs_f64());
     // Never the code or its output at info level.
+    let grants = &audit.grants;
     tracing::info!(
+        target: "goru::audit",
+        tenant = %audit.tenant,
         run_id,
-        language,
+        language = %audit.language,
+        functions = %grants.functions,
+        allowed_hosts = %grants.allowed_hosts,
+        kv_namespace = %grants.kv_namespace,
+        mounts = %grants.mounts,
         status,
         duration_ms = result.duration.as_secs_f64() * 1000.0,
         "run finished"
@@ -232,7 +252,11 @@ pub(super) fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Resul
 
 const MIB: u64 = 1 << 20;
 
-fn to_spec(body: RunBody, sink: Option<OutputSink>) -> Result<RunSpec, RunError> {
+fn to_spec(
+    body: RunBody,
+    sink: Option<OutputSink>,
+    tenant: std::sync::Arc<crate::tenant::Tenant>,
+) -> Result<RunSpec, RunError> {
     let (limits, grants) = body.policy.split();
     Ok(RunSpec {
         code: body.code,
@@ -242,6 +266,7 @@ fn to_spec(body: RunBody, sink: Option<OutputSink>) -> Result<RunSpec, RunError>
         grants,
         files: decode_files(body.files)?,
         sink,
+        tenant: Some(tenant),
     })
 }
 

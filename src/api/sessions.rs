@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -15,14 +15,15 @@ use serde_json::{Value, json};
 use axum::response::Response;
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::ApiError;
 use super::run::{
-    FileBody, InFlight, Policy, check_content_type, decode_files, decode_json, record_run,
+    Audit, FileBody, Policy, check_content_type, decode_files, decode_json, record_run,
 };
 use super::stream;
 use crate::runner::{CellSpec, SessionSpec};
 use crate::sandbox::RunResult;
-use crate::session::{Owner, SessionError, SessionInfo};
+use crate::session::{Front, Owner, SessionError, SessionInfo};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,6 +83,7 @@ impl From<SessionInfo> for SessionState {
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<SessionInfo>), ApiError> {
@@ -89,24 +91,29 @@ pub async fn create(
     let body = body.map_err(|r| ApiError::from_body_rejection(r, state.body_limit()))?;
     let body: CreateBody = decode_json(&body)?;
     let (limits, grants) = body.policy.split();
+    let owner = Owner::new(&tenant, Front::Api);
     let spec = SessionSpec {
         language: body.language,
         limits,
         grants,
+        tenant: Some(tenant.clone()),
     };
     // Opening takes an instance: admitted like a run.
-    let _slot = state.admission().enter().await?;
+    let _admitted = state.admit(&tenant).await?;
     let info = state
         .sessions()
-        .create(Owner::Api, state.runner(), spec, body.ttl_seconds)
+        .create(owner, state.runner(), spec, body.ttl_seconds)
         .await
         .map_err(|e| ApiError::from_session(e, "-"))?;
-    tracing::info!(session_id = %info.session_id, language = %info.language, "session opened");
+    tracing::info!(tenant = tenant.name(), session_id = %info.session_id, language = %info.language, "session opened");
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let sessions = state.sessions().list(Owner::Api);
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
+) -> Json<Value> {
+    let sessions = state.sessions().list(&Owner::new(&tenant, Front::Api));
     Json(json!({
         "sessions": sessions,
         "max_live": state.sessions().config().max_live,
@@ -115,29 +122,32 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
 
 pub async fn get(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, ApiError> {
     state
         .sessions()
-        .info(Owner::Api, &id)
+        .info(&Owner::new(&tenant, Front::Api), &id)
         .map(Json)
         .map_err(|e| ApiError::from_session(e, "-"))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     state
         .sessions()
-        .delete(Owner::Api, &id)
+        .delete(&Owner::new(&tenant, Front::Api), &id)
         .map_err(|e| ApiError::from_session(e, "-"))?;
-    tracing::info!(session_id = %id, "session deleted");
+    tracing::info!(tenant = tenant.name(), session_id = %id, "session deleted");
     Ok(Json(json!({"deleted": true, "session_id": id})))
 }
 
 pub async fn run_cell(
     State(state): State<AppState>,
+    Extension(Caller(tenant)): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -147,9 +157,10 @@ pub async fn run_cell(
     let body = body.map_err(|r| ApiError::from_body_rejection(r, state.body_limit()))?;
     let body: CellBody = decode_json(&body)?;
     // An unknown id is refused before waiting for a slot.
+    let owner = Owner::new(&tenant, Front::Api);
     let info = state
         .sessions()
-        .info(Owner::Api, &id)
+        .info(&owner, &id)
         .map_err(|e| ApiError::from_session(e, &run_id))?;
     let files = decode_files(body.files).map_err(|e| ApiError::from_run(e.into(), &run_id))?;
     let (sink, output) = stream::channel(&headers);
@@ -159,25 +170,29 @@ pub async fn run_cell(
         files,
         sink,
     };
-    let slot = state.admission().enter().await?;
-    let in_flight = InFlight::enter();
+    let admitted = state.admit(&tenant).await?;
+    let audit = Audit {
+        tenant: tenant.name_arc(),
+        language: info.language,
+        grants: info.grants,
+    };
     let finish = async move {
         let ran = tokio::select! {
-            ran = state.sessions().run_cell(Owner::Api, &id, cell) => ran,
+            ran = state.sessions().run_cell(&owner, &id, cell) => ran,
             () = state.hard_stop().cancelled() => Err(SessionError::Ended {
                 id: id.clone(),
                 reason: "the server shut down before the cell finished".to_owned(),
             }),
         };
         let (result, info_after) = ran.map_err(|e| ApiError::from_session(e, &run_id))?;
-        record_run(&run_id, &info.language, &result);
+        record_run(&run_id, &audit, &result);
         Ok(CellResponse {
             run_id,
             result,
             session: info_after.into(),
         })
     };
-    stream::answer(finish, output, (slot, in_flight)).await
+    stream::answer(finish, output, admitted).await
 }
 
 impl ApiError {
@@ -190,6 +205,9 @@ impl ApiError {
                 message: e.to_string(),
             },
             SessionError::Full {
+                retry_after_secs, ..
+            }
+            | SessionError::TenantFull {
                 retry_after_secs, ..
             } => Self::TooMany {
                 message: e.to_string(),

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::fs::{self, FsLimits, Mount, MountConfig, MountRequest};
 use super::http::{self, HostPattern, HttpConfig};
-use super::kv::{self, KvLimits, KvStore, MemoryKv};
+use super::kv::{self, KvLimits, KvStore, MemoryKv, ScopedKv};
 use super::{HostCalls, Registry};
 
 /// What a run asks for. Empty means: private KV only.
@@ -19,12 +19,50 @@ pub struct Grants {
     pub allowed_hosts: Vec<String>,
     /// A shared namespace; `None` gives the run a private one.
     pub kv_namespace: Option<String>,
+    /// The tenant whose namespaces `kv_namespace` names (`None`: the bare
+    /// names of an unauthenticated server or the CLI).
+    pub kv_scope: Option<Arc<str>>,
     /// Configured mount points by name (the service).
     pub mounts: Vec<MountRequest>,
     /// Mounts already opened (the CLI's `--mount`).
     pub opened_mounts: Vec<Mount>,
     /// Functions made for this run alone by library code (`HostCalls::add`).
     pub extra: HostCalls,
+}
+
+/// What a run was granted, for its audit line: each field a short list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrantsUsed {
+    pub functions: String,
+    pub allowed_hosts: String,
+    /// The shared namespace, or `(private)`.
+    pub kv_namespace: String,
+    /// `name:guest_path:mode`, comma-separated.
+    pub mounts: String,
+}
+
+impl Grants {
+    pub fn used(&self) -> GrantsUsed {
+        GrantsUsed {
+            functions: self.functions.join(","),
+            allowed_hosts: self.allowed_hosts.join(","),
+            kv_namespace: self
+                .kv_namespace
+                .clone()
+                .unwrap_or_else(|| "(private)".to_owned()),
+            mounts: self
+                .mounts
+                .iter()
+                .map(|m| format!("{}:{}:{}", m.name, m.guest_path, m.mode))
+                .chain(
+                    self.opened_mounts
+                        .iter()
+                        .map(|m| format!("{}:{}", m.guest_path(), m.mode())),
+                )
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
 }
 
 /// A grant that cannot be given: which field, and why.
@@ -116,7 +154,11 @@ impl Capabilities {
             Some(namespace) => {
                 kv::check_namespace(&namespace)
                     .map_err(|e| GrantError::client("kv_namespace", e.to_string()))?;
-                kv::register(&mut calls, self.kv.clone(), namespace);
+                let store: Arc<dyn KvStore> = match grants.kv_scope {
+                    Some(scope) => Arc::new(ScopedKv::new(self.kv.clone(), scope)),
+                    None => self.kv.clone(),
+                };
+                kv::register(&mut calls, store, namespace);
             }
             // A store of its own: dies with the run, never seen by another.
             None => kv::register(

@@ -10,10 +10,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::render::{self, Context};
 use super::tools::{self, CloseSession, CreateSession, InputFile, RunCode};
-use crate::api::{self, ApiError, AppState, Encoding, FileBody, InFlight};
+use std::sync::Arc;
+
+use rmcp::model::Extensions;
+
+use crate::api::{self, ApiError, AppState, Audit, Caller, Encoding, FileBody};
 use crate::runner::{CellSpec, RunSpec, SessionSpec};
 use crate::sandbox::{Limits, RUNTIMES, RunResult};
-use crate::session::{Owner, SessionInfo};
+use crate::session::{Front, Owner, SessionInfo};
+use crate::tenant::Tenant;
 
 /// One MCP server over the service's state; cheap to clone (one per HTTP
 /// request in stateless mode).
@@ -49,17 +54,35 @@ impl GoruMcp {
         &self.state.config().mcp
     }
 
-    /// The limits every MCP run gets, as the pipeline resolves them.
-    fn limits(&self) -> Result<Limits, ApiError> {
+    /// The limits every MCP run of `tenant` gets, as the pipeline resolves them.
+    fn limits(&self, tenant: &Tenant) -> Result<Limits, ApiError> {
         let (request, _) = self.config().policy.to_policy().split();
-        self.state
-            .sandbox()
+        tenant
             .limits()
             .resolve(&request)
             .map_err(|e| ApiError::from_run(e.into(), "-"))
     }
 
-    async fn run_once(&self, args: RunCode) -> Result<CallToolResult, ApiError> {
+    /// Who calls: the tenant `/mcp`'s request was authenticated as, or the
+    /// operator's own process on stdio (no HTTP request at all).
+    fn caller(&self, extensions: &Extensions) -> Result<Arc<Tenant>, ApiError> {
+        match extensions.get::<axum::http::request::Parts>() {
+            Some(parts) => parts
+                .extensions
+                .get::<Caller>()
+                .map(|c| c.0.clone())
+                // The API's middleware authenticates every /mcp request;
+                // a request without a caller did not come through it.
+                .ok_or(ApiError::Internal),
+            None => Ok(self.state.tenants().local()),
+        }
+    }
+
+    async fn run_once(
+        &self,
+        tenant: Arc<Tenant>,
+        args: RunCode,
+    ) -> Result<CallToolResult, ApiError> {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let (limits, grants) = self.config().policy.to_policy().split();
         let spec = RunSpec {
@@ -71,6 +94,7 @@ impl GoruMcp {
             limits,
             grants,
             files: decode(args.files, &run_id)?,
+            tenant: Some(tenant.clone()),
             ..RunSpec::default()
         };
         let checked = self
@@ -78,30 +102,39 @@ impl GoruMcp {
             .runner()
             .check(spec)
             .map_err(|e| ApiError::from_run(e, &run_id))?;
-        let language = checked.language().to_owned();
+        let audit = Audit {
+            tenant: tenant.name_arc(),
+            language: checked.language().to_owned(),
+            grants: checked.grants_used().clone(),
+        };
         let limits = *checked.limits();
-        let _slot = self.state.admission().enter().await?;
-        let _in_flight = InFlight::enter();
+        let _admitted = self.state.admit(&tenant).await?;
         let result = tokio::select! {
             outcome = checked.run() => outcome.map_err(|e| ApiError::from_run(e, &run_id))?,
             () = self.state.hard_stop().cancelled() => return Err(shutting_down()),
         };
-        api::record_run(&run_id, &language, &result);
+        api::record_run(&run_id, &audit, &result);
         Ok(render::result(
             result,
             &Context {
-                language: &language,
+                language: &audit.language,
                 limits: &limits,
                 session: None,
             },
         ))
     }
 
-    async fn run_in_session(&self, id: String, args: RunCode) -> Result<CallToolResult, ApiError> {
+    async fn run_in_session(
+        &self,
+        tenant: Arc<Tenant>,
+        id: String,
+        args: RunCode,
+    ) -> Result<CallToolResult, ApiError> {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         let sessions = self.state.sessions();
+        let owner = Owner::new(&tenant, Front::Mcp);
         let info = sessions
-            .info(Owner::Mcp, &id)
+            .info(&owner, &id)
             .map_err(|e| ApiError::from_session(e, &run_id))?;
         if let Some(asked) = &args.language
             && *asked != info.language
@@ -116,21 +149,25 @@ impl GoruMcp {
                 ),
             ));
         }
-        let limits = self.limits()?;
+        let limits = self.limits(&tenant)?;
         let cell = CellSpec {
             code: args.code,
             files: decode(args.files, &run_id)?,
             ..CellSpec::default()
         };
-        let _slot = self.state.admission().enter().await?;
-        let _in_flight = InFlight::enter();
+        let _admitted = self.state.admit(&tenant).await?;
         let ran = tokio::select! {
-            ran = sessions.run_cell(Owner::Mcp, &id, cell) => ran,
+            ran = sessions.run_cell(&owner, &id, cell) => ran,
             () = self.state.hard_stop().cancelled() => return Err(shutting_down()),
         };
         let (result, after): (RunResult, SessionInfo) =
             ran.map_err(|e| ApiError::from_session(e, &run_id))?;
-        api::record_run(&run_id, &info.language, &result);
+        let audit = Audit {
+            tenant: tenant.name_arc(),
+            language: info.language.clone(),
+            grants: info.grants.clone(),
+        };
+        api::record_run(&run_id, &audit, &result);
         Ok(render::result(
             result,
             &Context {
@@ -141,7 +178,11 @@ impl GoruMcp {
         ))
     }
 
-    async fn open_session(&self, args: CreateSession) -> Result<CallToolResult, ApiError> {
+    async fn open_session(
+        &self,
+        tenant: Arc<Tenant>,
+        args: CreateSession,
+    ) -> Result<CallToolResult, ApiError> {
         let (limits, grants) = self.config().policy.to_policy().split();
         let spec = SessionSpec {
             language: Some(
@@ -150,16 +191,22 @@ impl GoruMcp {
             ),
             limits,
             grants,
+            tenant: Some(tenant.clone()),
         };
         // Opening takes an instance: admitted like a run.
-        let _slot = self.state.admission().enter().await?;
+        let _admitted = self.state.admit(&tenant).await?;
         let info = self
             .state
             .sessions()
-            .create(Owner::Mcp, self.state.runner(), spec, None)
+            .create(
+                Owner::new(&tenant, Front::Mcp),
+                self.state.runner(),
+                spec,
+                None,
+            )
             .await
             .map_err(|e| ApiError::from_session(e, "-"))?;
-        tracing::info!(session_id = %info.session_id, language = %info.language, via = "mcp", "session opened");
+        tracing::info!(tenant = tenant.name(), session_id = %info.session_id, language = %info.language, via = "mcp", "session opened");
         Ok(CallToolResult::success(vec![ContentBlock::text(format!(
             "session_id: {}\nlanguage: {}\nPass this session_id to run_code to keep state between \
              calls. It expires after {} s without a call (now: until {}).",
@@ -167,8 +214,8 @@ impl GoruMcp {
         ))]))
     }
 
-    fn describe_runtimes(&self) -> Result<CallToolResult, ApiError> {
-        let limits = self.limits()?;
+    fn describe_runtimes(&self, tenant: &Tenant) -> Result<CallToolResult, ApiError> {
+        let limits = self.limits(tenant)?;
         let config = self.config();
         let policy = &config.policy;
         let mut text = format!("languages (default: {}):\n", config.default_language);
@@ -253,10 +300,15 @@ impl GoruMcp {
         &self,
         Parameters(args): Parameters<RunCode>,
         cancelled: CancellationToken,
+        extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
+        let tenant = match self.caller(&extensions) {
+            Ok(tenant) => tenant,
+            Err(e) => return Ok(refusal(e)),
+        };
         let ran = match args.session_id.clone() {
-            Some(id) => until_cancelled(&cancelled, self.run_in_session(id, args)).await,
-            None => until_cancelled(&cancelled, self.run_once(args)).await,
+            Some(id) => until_cancelled(&cancelled, self.run_in_session(tenant, id, args)).await,
+            None => until_cancelled(&cancelled, self.run_once(tenant, args)).await,
         };
         Ok(ran.unwrap_or_else(refusal))
     }
@@ -266,8 +318,13 @@ impl GoruMcp {
         &self,
         Parameters(args): Parameters<CreateSession>,
         cancelled: CancellationToken,
+        extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
-        let opened = until_cancelled(&cancelled, self.open_session(args)).await;
+        let tenant = match self.caller(&extensions) {
+            Ok(tenant) => tenant,
+            Err(e) => return Ok(refusal(e)),
+        };
+        let opened = until_cancelled(&cancelled, self.open_session(tenant, args)).await;
         Ok(opened.unwrap_or_else(refusal))
     }
 
@@ -275,11 +332,16 @@ impl GoruMcp {
     async fn close_session(
         &self,
         Parameters(args): Parameters<CloseSession>,
+        extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
+        let tenant = match self.caller(&extensions) {
+            Ok(tenant) => tenant,
+            Err(e) => return Ok(refusal(e)),
+        };
         let closed = self
             .state
             .sessions()
-            .delete(Owner::Mcp, &args.session_id)
+            .delete(&Owner::new(&tenant, Front::Mcp), &args.session_id)
             .map(|()| {
                 tracing::info!(session_id = %args.session_id, via = "mcp", "session deleted");
                 CallToolResult::success(vec![ContentBlock::text(format!(
@@ -292,8 +354,11 @@ impl GoruMcp {
     }
 
     #[tool(description = tools::LIST_RUNTIMES)]
-    async fn list_runtimes(&self) -> Result<CallToolResult, ErrorData> {
-        Ok(self.describe_runtimes().unwrap_or_else(refusal))
+    async fn list_runtimes(&self, extensions: Extensions) -> Result<CallToolResult, ErrorData> {
+        let described = self
+            .caller(&extensions)
+            .and_then(|tenant| self.describe_runtimes(&tenant));
+        Ok(described.unwrap_or_else(refusal))
     }
 }
 

@@ -15,6 +15,9 @@ pub enum RunError {
     /// A grant the policy asked for cannot be given.
     #[error(transparent)]
     Grant(#[from] GrantError),
+    /// A grant beyond what the calling tenant may give.
+    #[error(transparent)]
+    Denied(crate::tenant::Denied),
     /// The sandbox refused or failed (unknown language, a broken runtime).
     #[error(transparent)]
     Sandbox(#[from] SandboxError),

@@ -22,11 +22,12 @@ pub use session::{CellSpec, Interpreter, SessionSpec};
 
 use crate::error::LimitError;
 use crate::host::fs::Mode;
-use crate::host::{Capabilities, GrantedMount, Grants};
+use crate::host::{Capabilities, GrantedMount, Grants, GrantsUsed};
 use crate::sandbox::{
     FilesConfig, InputFile, Job, LANGUAGES, LimitRequest, Limits, Origin, OutputSink, Preopen,
     RunResult, Sandbox,
 };
+use crate::tenant::Tenant;
 
 /// Everything one run needs, from whichever front end.
 #[derive(Default)]
@@ -42,6 +43,9 @@ pub struct RunSpec {
     pub files: Vec<InputFile>,
     /// Where output goes as the guest writes it (streamed runs).
     pub sink: Option<OutputSink>,
+    /// Who asks: its ceilings and what it may grant apply. `None` = the
+    /// operator (the CLI): the sandbox's limits, every grant on offer.
+    pub tenant: Option<Arc<Tenant>>,
 }
 
 /// The sandbox and the capabilities runs draw their grants from. Cheap to clone.
@@ -73,11 +77,13 @@ impl Runner {
     }
 
     /// Checks `spec` without running it.
-    pub fn check(&self, spec: RunSpec) -> Result<Checked, RunError> {
+    pub fn check(&self, mut spec: RunSpec) -> Result<Checked, RunError> {
         let language = self.language(spec.language)?;
-        let limits = self.resolve(&spec.limits, spec.stdin.len())?;
+        let limits = self.resolve(spec.tenant.as_deref(), &spec.limits, spec.stdin.len())?;
+        apply_tenant(spec.tenant.as_deref(), &mut spec.grants)?;
         files::check(&spec.files, &self.0.files)?;
         Ok(Checked {
+            grants_used: spec.grants.used(),
             files: spec.files,
             runner: self.clone(),
             language,
@@ -106,9 +112,16 @@ impl Runner {
         Ok(language)
     }
 
-    /// Defaults filled, ceilings checked, stdin measured against its limit.
-    fn resolve(&self, limits: &LimitRequest, stdin_len: usize) -> Result<Limits, RunError> {
-        let limits = self.sandbox().limits().resolve(limits)?;
+    /// Defaults filled, ceilings (the tenant's, else the sandbox's) checked,
+    /// stdin measured against its limit.
+    fn resolve(
+        &self,
+        tenant: Option<&Tenant>,
+        limits: &LimitRequest,
+        stdin_len: usize,
+    ) -> Result<Limits, RunError> {
+        let policy = tenant.map_or(self.sandbox().limits(), Tenant::limits);
+        let limits = policy.resolve(limits)?;
         let stdin_len = stdin_len as u64;
         if stdin_len > limits.max_stdin_bytes {
             return Err(LimitError::TooLarge {
@@ -119,6 +132,14 @@ impl Runner {
             .into());
         }
         Ok(limits)
+    }
+}
+
+/// A tenant's grants narrowed and its KV scoped; the operator's untouched.
+fn apply_tenant(tenant: Option<&Tenant>, grants: &mut Grants) -> Result<(), RunError> {
+    match tenant {
+        Some(tenant) => tenant.apply(grants).map_err(RunError::Denied),
+        None => Ok(()),
     }
 }
 
@@ -136,10 +157,16 @@ pub struct Checked {
     stdin: Vec<u8>,
     limits: Limits,
     grants: Grants,
+    grants_used: GrantsUsed,
     sink: Option<OutputSink>,
 }
 
 impl Checked {
+    /// What the run will be granted, for its audit line.
+    pub fn grants_used(&self) -> &GrantsUsed {
+        &self.grants_used
+    }
+
     pub fn language(&self) -> &str {
         &self.language
     }

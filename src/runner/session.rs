@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex as AsyncMutex;
 
-use super::{RunError, Runner, files, preopens, prepare_code};
-use crate::host::Grants;
+use super::{RunError, Runner, apply_tenant, files, preopens, prepare_code};
+use crate::host::{Grants, GrantsUsed};
 use crate::sandbox::{
     Cell, InputFile, LimitRequest, Limits, OutputSink, RunResult, SessionInstance, SessionSetup,
     Status,
 };
+use crate::tenant::Tenant;
 
 /// What a session is opened with.
 #[derive(Default)]
@@ -20,6 +21,8 @@ pub struct SessionSpec {
     pub language: Option<String>,
     pub limits: LimitRequest,
     pub grants: Grants,
+    /// Who opens it (see [`super::RunSpec::tenant`]).
+    pub tenant: Option<Arc<Tenant>>,
 }
 
 /// One cell of a session.
@@ -40,6 +43,7 @@ struct Shared {
     runner: Runner,
     language: String,
     limits: Limits,
+    grants_used: GrantsUsed,
     /// Held for the whole of a cell, across its awaits: that is what makes
     /// cells of one session run one at a time.
     instance: Arc<AsyncMutex<Option<Box<dyn SessionInstance>>>>,
@@ -53,11 +57,13 @@ impl Runner {
     /// bounds time-limited grants (HTTP calls) to its lifetime.
     pub async fn open_session(
         &self,
-        spec: SessionSpec,
+        mut spec: SessionSpec,
         until: Instant,
     ) -> Result<Interpreter, RunError> {
         let language = self.language(spec.language)?;
-        let limits = self.resolve(&spec.limits, 0)?;
+        let limits = self.resolve(spec.tenant.as_deref(), &spec.limits, 0)?;
+        apply_tenant(spec.tenant.as_deref(), &mut spec.grants)?;
+        let grants_used = spec.grants.used();
         let granted = self.capabilities().grant(spec.grants, until)?;
         let setup = SessionSetup {
             limits,
@@ -69,6 +75,7 @@ impl Runner {
             runner: self.clone(),
             language,
             limits,
+            grants_used,
             instance: Arc::new(AsyncMutex::new(Some(instance))),
             ended: Mutex::new(None),
             cells_run: Mutex::new(0),
@@ -106,6 +113,11 @@ impl Interpreter {
 
     pub fn limits(&self) -> &Limits {
         &self.0.limits
+    }
+
+    /// What it was granted when it opened, for each cell's audit line.
+    pub fn grants_used(&self) -> &GrantsUsed {
+        &self.0.grants_used
     }
 
     /// Why the interpreter ended, or `None` while it is alive.

@@ -10,6 +10,12 @@ pub enum SessionError {
     Ended { id: String, reason: String },
     #[error("{max} sessions are live, the most this server keeps; delete one or retry later")]
     Full { max: usize, retry_after_secs: u64 },
+    #[error("tenant {tenant:?} has {max} live sessions, its limit; delete one or retry later")]
+    TenantFull {
+        tenant: String,
+        max: usize,
+        retry_after_secs: u64,
+    },
     #[error("ttl_seconds = {value} is out of range: allowed 1..={max}")]
     TtlOutOfRange { value: u64, max: u64 },
     #[error(transparent)]

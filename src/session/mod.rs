@@ -15,16 +15,34 @@ use std::time::{Duration, Instant, SystemTime};
 pub use config::SessionConfig;
 pub use error::SessionError;
 
+use crate::host::GrantsUsed;
 use crate::runner::{CellSpec, Interpreter, RunError, Runner, SessionSpec};
 use crate::sandbox::RunResult;
+use crate::tenant::Tenant;
 
-/// Which front end opened a session. A session answers only to the front end
-/// that opened it: an MCP client's model cannot reach a session opened
-/// through `/sessions` with another policy, nor the other way round.
+/// Who opened a session: a tenant, through a front end. A session answers
+/// only to its owner: another tenant cannot reach it, and an MCP client's
+/// model cannot reach a session opened through `/sessions` with another
+/// policy, nor the other way round.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub tenant: Arc<str>,
+    pub front: Front,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
+pub enum Front {
     Api,
     Mcp,
+}
+
+impl Owner {
+    pub fn new(tenant: &Tenant, front: Front) -> Self {
+        Self {
+            tenant: tenant.name_arc(),
+            front,
+        }
+    }
 }
 
 /// What a caller sees of a session.
@@ -44,6 +62,9 @@ pub struct SessionInfo {
     /// Why the session ended, once it has.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_reason: Option<String>,
+    /// What its cells are granted (for their audit lines, not for clients).
+    #[serde(skip)]
+    pub grants: GrantsUsed,
 }
 
 struct Entry {
@@ -81,6 +102,7 @@ impl Entry {
             memory_bytes: self.interpreter.memory_bytes(),
             alive: ended.is_none(),
             ended_reason: ended,
+            grants: self.interpreter.grants_used().clone(),
         }
     }
 }
@@ -105,8 +127,9 @@ const SWEEP: Duration = Duration::from_millis(250);
 #[derive(Default)]
 struct Table {
     live: HashMap<String, Entry>,
-    /// Sessions being opened: they count against the limit already.
+    /// Sessions being opened: they count against the limits already.
     opening: usize,
+    opening_by_tenant: HashMap<Arc<str>, usize>,
     gone: HashMap<String, Tombstone>,
 }
 
@@ -150,8 +173,9 @@ impl Sessions {
         ttl: Option<u64>,
     ) -> Result<SessionInfo, SessionError> {
         let ttl = self.0.config.ttl(ttl)?;
-        self.reserve()?;
-        let reservation = Reservation(self);
+        let tenant_max = spec.tenant.as_deref().and_then(Tenant::max_live_sessions);
+        self.reserve(&owner.tenant, tenant_max)?;
+        let reservation = Reservation(self, owner.tenant.clone());
         let hard_end = Instant::now() + self.0.config.max_lifetime();
         let interpreter = runner
             .open_session(spec, hard_end)
@@ -176,40 +200,63 @@ impl Sessions {
         Ok(info)
     }
 
-    /// Counts a session being opened against the limit, or refuses.
-    fn reserve(&self) -> Result<(), SessionError> {
+    /// Counts a session being opened against the server's limit and its
+    /// tenant's, or refuses.
+    fn reserve(&self, tenant: &Arc<str>, tenant_max: Option<usize>) -> Result<(), SessionError> {
         let mut table = self.table();
-        if table.live.len() + table.opening >= self.0.config.max_live {
-            let now = Instant::now();
-            let soonest = table
+        let now = Instant::now();
+        let soonest = |table: &Table, only: Option<&str>| {
+            table
                 .live
                 .values()
+                .filter(|e| only.is_none_or(|t| *e.owner.tenant == *t))
                 .map(|e| e.expires().saturating_duration_since(now))
                 .min()
-                .unwrap_or(Duration::from_secs(1));
+                .unwrap_or(Duration::from_secs(1))
+                .as_secs()
+                .clamp(1, 60)
+        };
+        if let Some(max) = tenant_max {
+            let own = table
+                .live
+                .values()
+                .filter(|e| e.owner.tenant == *tenant)
+                .count()
+                + table.opening_by_tenant.get(tenant).copied().unwrap_or(0);
+            if own >= max {
+                metrics::counter!("goru_rejected_total", "reason" => "tenant_sessions", "tenant" => tenant.to_string()).increment(1);
+                return Err(SessionError::TenantFull {
+                    tenant: tenant.to_string(),
+                    max,
+                    retry_after_secs: soonest(&table, Some(tenant)),
+                });
+            }
+        }
+        if table.live.len() + table.opening >= self.0.config.max_live {
             metrics::counter!("goru_rejected_total", "reason" => "sessions_full").increment(1);
             return Err(SessionError::Full {
                 max: self.0.config.max_live,
-                retry_after_secs: soonest.as_secs().clamp(1, 60),
+                retry_after_secs: soonest(&table, None),
             });
         }
         table.opening += 1;
+        *table.opening_by_tenant.entry(tenant.clone()).or_default() += 1;
         Ok(())
     }
 
     /// What is known of `owner`'s session `id`.
-    pub fn info(&self, owner: Owner, id: &str) -> Result<SessionInfo, SessionError> {
+    pub fn info(&self, owner: &Owner, id: &str) -> Result<SessionInfo, SessionError> {
         let mut table = self.table();
         self.live_entry(&mut table, owner, id).map(|e| e.info(id))
     }
 
     /// Every live session of `owner`, oldest first.
-    pub fn list(&self, owner: Owner) -> Vec<SessionInfo> {
+    pub fn list(&self, owner: &Owner) -> Vec<SessionInfo> {
         let table = self.table();
         let mut all: Vec<_> = table
             .live
             .iter()
-            .filter(|(_, e)| e.owner == owner)
+            .filter(|(_, e)| e.owner == *owner)
             .map(|(id, e)| e.info(id))
             .collect();
         all.sort_by(|a, b| b.age_seconds.total_cmp(&a.age_seconds));
@@ -217,7 +264,7 @@ impl Sessions {
     }
 
     /// Ends `owner`'s session `id` now and frees its instance.
-    pub fn delete(&self, owner: Owner, id: &str) -> Result<(), SessionError> {
+    pub fn delete(&self, owner: &Owner, id: &str) -> Result<(), SessionError> {
         let mut table = self.table();
         self.live_entry(&mut table, owner, id)?;
         bury(&mut table, id, "it was deleted".to_owned(), false);
@@ -228,7 +275,7 @@ impl Sessions {
     /// restarts when the cell starts and when it ends.
     pub async fn run_cell(
         &self,
-        owner: Owner,
+        owner: &Owner,
         id: &str,
         cell: CellSpec,
     ) -> Result<(RunResult, SessionInfo), SessionError> {
@@ -280,11 +327,11 @@ impl Sessions {
     fn live_entry<'t>(
         &self,
         table: &'t mut Table,
-        owner: Owner,
+        owner: &Owner,
         id: &str,
     ) -> Result<&'t mut Entry, SessionError> {
-        let foreign = table.live.get(id).is_some_and(|e| e.owner != owner)
-            || table.gone.get(id).is_some_and(|t| t.owner != owner);
+        let foreign = table.live.get(id).is_some_and(|e| e.owner != *owner)
+            || table.gone.get(id).is_some_and(|t| t.owner != *owner);
         if foreign {
             return Err(SessionError::NotFound {
                 id: id.to_owned(),
@@ -371,6 +418,7 @@ impl SessionInfo {
             memory_bytes: 0,
             alive: false,
             ended_reason: None,
+            grants: interpreter.grants_used().clone(),
         }
     }
 }
@@ -402,20 +450,31 @@ fn bury(table: &mut Table, id: &str, reason: String, by_cell: bool) {
 }
 
 /// Gives a reserved place back if opening fails (or is cancelled).
-struct Reservation<'a>(&'a Sessions);
+struct Reservation<'a>(&'a Sessions, Arc<str>);
 
 impl Drop for Reservation<'_> {
     fn drop(&mut self) {
         let mut table = self.0.table();
-        table.opening = table.opening.saturating_sub(1);
+        release(&mut table, &self.1);
+    }
+}
+
+fn release(table: &mut Table, tenant: &Arc<str>) {
+    table.opening = table.opening.saturating_sub(1);
+    if let Some(n) = table.opening_by_tenant.get_mut(tenant) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            table.opening_by_tenant.remove(tenant);
+        }
     }
 }
 
 /// The reserved place became a live session: release the reservation under
 /// the lock already held, without dropping it twice.
 fn reservation_into_live(reservation: Reservation<'_>, table: &mut Table) {
+    let tenant = reservation.1.clone();
     std::mem::forget(reservation);
-    table.opening = table.opening.saturating_sub(1);
+    release(table, &tenant);
 }
 
 async fn sweep(sessions: Weak<Inner>) {

@@ -63,6 +63,33 @@ impl HostPattern {
     }
 }
 
+impl HostPattern {
+    /// Whether every URL `other` matches is matched by `self` too: a tenant
+    /// may grant `other` only if one of its own patterns covers it. Ports
+    /// must be equal (no port means the scheme's default, which differs
+    /// between http and https).
+    pub fn covers(&self, other: &HostPattern) -> bool {
+        if self.port != other.port {
+            return false;
+        }
+        match (&self.host, &other.host) {
+            (PatternHost::Exact(a), PatternHost::Exact(b)) => a == b,
+            (PatternHost::Ip(a), PatternHost::Ip(b)) => a == b,
+            (PatternHost::Subdomains(suffix), PatternHost::Exact(name)) => name
+                .strip_suffix(suffix.as_str())
+                .and_then(|label| label.strip_suffix('.'))
+                .is_some_and(|label| !label.is_empty()),
+            (PatternHost::Subdomains(outer), PatternHost::Subdomains(inner)) => {
+                inner == outer
+                    || inner
+                        .strip_suffix(outer.as_str())
+                        .is_some_and(|rest| rest.ends_with('.'))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The URL parser keeps a trailing root dot (`example.com.`); it names the
 /// same host, so it must neither dodge nor miss a pattern.
 fn normalise_domain(d: &str) -> &str {
@@ -190,6 +217,24 @@ mod tests {
 
     fn p(s: &str) -> HostPattern {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_pattern_covers_only_what_it_matches() {
+        let covers = |outer: &str, inner: &str| p(outer).covers(&p(inner));
+        assert!(covers("*.example.com", "api.example.com"));
+        assert!(covers("*.example.com", "*.api.example.com"));
+        assert!(covers("*.example.com", "*.example.com"));
+        assert!(covers("api.example.com", "API.example.com"));
+        assert!(covers("10.0.0.1:8080", "10.0.0.1:8080"));
+        assert!(!covers("*.example.com", "example.com"));
+        assert!(!covers("*.example.com", "api.badexample.com"));
+        assert!(!covers("*.example.com", "*.badexample.com"));
+        assert!(!covers("api.example.com", "*.api.example.com"));
+        assert!(!covers("api.example.com", "api.example.com:8443"));
+        assert!(!covers("api.example.com:443", "api.example.com"));
+        assert!(!covers("*.example.com:443", "api.example.com"));
+        assert!(!covers("10.0.0.1", "10.0.0.2"));
     }
 
     fn url_matches(pattern: &str, url: &str) -> bool {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
-use super::{KvError, KvLimits, KvStore, check_namespace};
+use super::{KvError, KvLimits, KvStore, check_stored_namespace};
 
 #[derive(Debug)]
 struct Entry {
@@ -79,7 +79,7 @@ impl MemoryKv {
 #[async_trait::async_trait]
 impl KvStore for MemoryKv {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
-        check_namespace(namespace)?;
+        check_stored_namespace(namespace)?;
         self.check_key(key)?;
         let now = Instant::now();
         Ok(self.namespaces.get(namespace).and_then(|ns| {
@@ -97,7 +97,7 @@ impl KvStore for MemoryKv {
         value: String,
         ttl: Option<Duration>,
     ) -> Result<(), KvError> {
-        check_namespace(namespace)?;
+        check_stored_namespace(namespace)?;
         self.check_key(key)?;
         let limits = &self.limits;
         if value.len() > limits.max_value_bytes {
@@ -143,7 +143,7 @@ impl KvStore for MemoryKv {
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
-        check_namespace(namespace)?;
+        check_stored_namespace(namespace)?;
         self.check_key(key)?;
         let now = Instant::now();
         let Some(mut ns) = self.namespaces.get_mut(namespace) else {
@@ -158,7 +158,7 @@ impl KvStore for MemoryKv {
     }
 
     async fn keys(&self, namespace: &str, prefix: &str) -> Result<Vec<String>, KvError> {
-        check_namespace(namespace)?;
+        check_stored_namespace(namespace)?;
         let now = Instant::now();
         let mut keys: Vec<String> = self
             .namespaces

@@ -7,6 +7,7 @@
 
 mod functions;
 mod memory;
+mod scoped;
 
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use functions::register;
 pub use memory::MemoryKv;
+pub use scoped::ScopedKv;
 
 /// Limits every store enforces, with errors that name the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +94,22 @@ pub fn check_namespace(namespace: &str) -> Result<(), KvError> {
         Ok(())
     } else {
         Err(KvError::InvalidNamespace(namespace.to_owned()))
+    }
+}
+
+/// A name as a store keeps it: a namespace, or a tenant's scope and its
+/// namespace joined by `/` (see [`ScopedKv`]).
+pub fn check_stored_namespace(stored: &str) -> Result<(), KvError> {
+    let valid = match stored.split_once('/') {
+        Some((scope, namespace)) => {
+            check_namespace(scope).is_ok() && check_namespace(namespace).is_ok()
+        }
+        None => check_namespace(stored).is_ok(),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(KvError::InvalidNamespace(stored.to_owned()))
     }
 }
 
