@@ -209,9 +209,25 @@ fn decode(bytes: &[u8]) -> Result<RunBody, ApiError> {
 }
 
 /// JSON decoding that names the offending field.
+/// Anything after the one JSON value (`{...} xyz`, `{...}{...}`) is refused:
+/// a body means one request, not the first of several.
 pub(super) fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = decode_one(&mut de)?;
+    de.end().map_err(|e| {
+        ApiError::bad(
+            "invalid_json",
+            None,
+            format!("request body has bytes after its JSON value: {e}"),
+        )
+    })?;
+    Ok(value)
+}
+
+fn decode_one<T: serde::de::DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -340,6 +356,19 @@ mod tests {
         assert_eq!(
             field_of(r#"{"code": "", "policy": {"timeout_ms": "soon"}}"#),
             ("invalid_field".into(), Some("policy.timeout_ms".into()))
+        );
+    }
+
+    #[test]
+    fn bytes_after_the_body_are_refused() {
+        for body in [r#"{"code": ""} xyz"#, r#"{"code": ""}{"code": ""}"#] {
+            assert_eq!(field_of(body), ("invalid_json".into(), None), "{body}");
+        }
+        assert!(decode(b"{\"code\": \"\"} \n").is_ok());
+        assert_eq!(
+            field_of(r#"[{"code": ""}]"#).0,
+            "invalid_field",
+            "an array is not a request"
         );
     }
 
