@@ -171,11 +171,16 @@ impl HttpSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Runs executing at once.
+    /// Runs starting at once: a run holds one of these slots for its first
+    /// `long_after_ms`, then moves to the long lane.
     pub concurrency: usize,
-    /// Requests waiting for a run slot; past this the server answers 503.
+    /// Runs past `long_after_ms` going on at once besides (sharing the CPU);
+    /// 0 = a run keeps its start slot to the end.
+    pub long_runs: usize,
+    pub long_after_ms: u64,
+    /// Requests waiting for a start slot at most; past this, 503.
     pub queue: usize,
-    /// Longest wait for a run slot before answering 503.
+    /// Longest wait for a start slot, expected or actual, before 503.
     pub queue_timeout_ms: u64,
     /// Pre-instantiated `python` sandboxes kept ready.
     pub pool_size: usize,
@@ -217,6 +222,28 @@ pub struct LogConfig {
     pub level: String,
 }
 
+/// Long runs each hold an instance of up to the default memory limit: as
+/// many as half the machine's memory holds at 256 MiB each, 4 to 256.
+fn default_long_runs() -> usize {
+    let total_mib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+        })
+        .map_or(4096, |kib| kib / 1024);
+    usize::try_from(total_mib / 2 / 256)
+        .unwrap_or(4)
+        .clamp(4, 256)
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, usize::from)
 }
@@ -248,7 +275,9 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             concurrency: 2 * cores(),
-            queue: 64,
+            long_runs: default_long_runs(),
+            long_after_ms: 100,
+            queue: 512,
             queue_timeout_ms: 30_000,
             pool_size: 2 * cores(),
             body_limit_bytes: 2 << 20,
@@ -402,8 +431,9 @@ impl Config {
         // Runs in flight, the pool, and instances still being reset in the
         // background after their run; slots cost address space, not memory.
         // Each live session holds one instance too.
-        let slots =
-            2 * (self.server.concurrency + self.server.pool_size) + self.sessions.max_live + 16;
+        let slots = 2 * (self.server.concurrency + self.server.long_runs + self.server.pool_size)
+            + self.sessions.max_live
+            + 16;
         SandboxConfig {
             runtime_dir: self.runtime_dir.clone(),
             cache_dir: (!self.cache_dir.as_os_str().is_empty()).then(|| self.cache_dir.clone()),

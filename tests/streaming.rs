@@ -139,6 +139,8 @@ async fn a_client_that_hangs_up_cancels_the_run_and_frees_its_slot() {
     let mut config = server_config();
     config.server.concurrency = 1;
     config.server.queue_timeout_ms = 4000;
+    // One slot for the whole run: no long lane to move to.
+    config.server.long_runs = 0;
     let s = start_server(config).await;
     let started = Instant::now();
     let response = open_stream(

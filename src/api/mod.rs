@@ -23,7 +23,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
-pub use admission::Admission;
+pub use admission::{Admission, Lanes, Slot};
 pub use auth::Caller;
 pub use error::ApiError;
 pub(crate) use run::{Audit, Encoding, FileBody, InFlight, decode_files, record_run};
@@ -61,11 +61,13 @@ impl AppState {
         config: Config,
         metrics: PrometheusHandle,
     ) -> Self {
-        let admission = Admission::new(
-            config.server.concurrency,
-            config.server.queue,
-            Duration::from_millis(config.server.queue_timeout_ms),
-        );
+        let admission = Admission::new(Lanes {
+            concurrency: config.server.concurrency,
+            long_runs: config.server.long_runs,
+            long_after: Duration::from_millis(config.server.long_after_ms),
+            queue: config.server.queue,
+            queue_timeout: Duration::from_millis(config.server.queue_timeout_ms),
+        });
         Self(Arc::new(Inner {
             runner: Runner::new(sandbox, capabilities),
             sessions: Sessions::new(config.sessions.clone()),
@@ -168,7 +170,7 @@ impl AppState {
 /// Held for the whole of an admitted run.
 pub(crate) struct Admitted {
     _quota: RunPermit,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: Slot,
     _in_flight: InFlight,
 }
 
