@@ -186,6 +186,18 @@ pub struct ServerConfig {
     pub pool_size: usize,
     /// Largest request body.
     pub body_limit_bytes: usize,
+    /// A connection must send a request's headers within this (HTTP/1).
+    pub header_timeout_ms: u64,
+    /// A request body must arrive whole within this.
+    pub body_timeout_ms: u64,
+    /// Requests that are not runs (KV, sessions' listing, metrics, ...) are
+    /// answered within this or get 503.
+    pub request_timeout_ms: u64,
+    /// Connections open at once; accepting waits beyond.
+    pub max_connections: usize,
+    /// `/kv` requests handled at once; beyond they wait (up to
+    /// `queue_timeout_ms`, then 503).
+    pub kv_concurrency: usize,
     /// On SIGTERM/SIGINT, how long in-flight runs may finish before they end as `timeout`.
     pub shutdown_grace_ms: u64,
     /// Runtimes compiled (or loaded from the cache) at start-up.
@@ -281,6 +293,11 @@ impl Default for ServerConfig {
             queue_timeout_ms: 30_000,
             pool_size: 2 * cores(),
             body_limit_bytes: 2 << 20,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 30_000,
+            request_timeout_ms: 30_000,
+            max_connections: 4096,
+            kv_concurrency: 64,
             shutdown_grace_ms: 10_000,
             precompile: vec!["python".into(), "python3.12".into()],
             metrics_access: MetricsAccess::default(),
@@ -379,8 +396,23 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.sessions.validate().map_err(invalid)?;
         self.mcp.validate().map_err(invalid)?;
-        if self.server.concurrency == 0 {
-            return Err(invalid("server.concurrency must be at least 1"));
+        let positive = [
+            ("server.concurrency", self.server.concurrency as u64),
+            ("server.header_timeout_ms", self.server.header_timeout_ms),
+            ("server.body_timeout_ms", self.server.body_timeout_ms),
+            ("server.request_timeout_ms", self.server.request_timeout_ms),
+            ("server.queue_timeout_ms", self.server.queue_timeout_ms),
+            ("server.max_connections", self.server.max_connections as u64),
+            ("server.kv_concurrency", self.server.kv_concurrency as u64),
+            (
+                "server.body_limit_bytes",
+                self.server.body_limit_bytes as u64,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(invalid(format!("{key} must be at least 1")));
+            }
         }
         let d = &self.limits.default;
         let c = &self.limits.ceiling;

@@ -10,7 +10,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{AppState, app};
+use crate::api::{AppState, ConnectionLimits, app};
 use crate::config::{Config, LogFormat};
 use crate::host::Registry;
 use crate::sandbox::Sandbox;
@@ -93,11 +93,11 @@ pub async fn start_with_env(
         }
     };
     let router = app(state.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(graceful)
-            .await
-    });
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_millis(state.config().server.header_timeout_ms),
+        max_connections: state.config().server.max_connections,
+    };
+    let task = tokio::spawn(crate::api::serve(listener, router, limits, graceful));
     tracing::info!(%addr, "goru listening");
     Ok(Server {
         addr,

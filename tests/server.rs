@@ -462,3 +462,53 @@ async fn runs_past_the_grace_period_end_as_timeout() {
     );
     assert_matches_spec("/run", "post", 200, &body);
 }
+
+/// Slowloris: a client that trickles its headers or its body is cut off at
+/// the configured bound and holds no run slot meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_are_cut_off_and_hold_no_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = server_config();
+    config.server.header_timeout_ms = 600;
+    config.server.body_timeout_ms = 600;
+    config.server.concurrency = 1;
+    config.server.long_runs = 0;
+    let s = start_server(config).await;
+    let addr = s.server.addr;
+
+    // Headers that never end: the connection is closed at the bound.
+    let mut headers = tokio::net::TcpStream::connect(addr).await.unwrap();
+    headers
+        .write_all(b"POST /run HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // A body that never completes: 408, JSON, at the bound.
+    let mut bodies = Vec::new();
+    for _ in 0..3 {
+        let mut body = tokio::net::TcpStream::connect(addr).await.unwrap();
+        body.write_all(
+            b"POST /run HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"code\": ",
+        )
+        .await
+        .unwrap();
+        bodies.push(body);
+    }
+    // Meanwhile the only run slot is free for a well-behaved client.
+    let started = Instant::now();
+    assert_eq!(s.run_ok(json!({"code": "print(1)"})).await["stdout"], "1\n");
+    assert!(started.elapsed() < Duration::from_millis(500));
+
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), headers.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the header trickler was never cut off");
+    for mut body in bodies {
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(5), body.read_to_string(&mut answer))
+            .await
+            .expect("the body trickler was never answered")
+            .ok();
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

@@ -39,6 +39,8 @@ pub struct Admission {
     queue_timeout: Duration,
     /// Moving average of how long a run holds its start slot, in µs.
     hold_us: Arc<AtomicU64>,
+    /// `/kv` requests at once: brief, so apart from runs' slots.
+    kv: Arc<Semaphore>,
 }
 
 /// How admission is configured.
@@ -53,6 +55,8 @@ pub struct Lanes {
     pub queue: usize,
     /// Longest wait (expected, then actual) for a start slot.
     pub queue_timeout: Duration,
+    /// `/kv` requests handled at once.
+    pub kv_concurrency: usize,
 }
 
 /// Decrements the queue depth however the wait ends (a client that hangs up
@@ -127,6 +131,25 @@ impl Admission {
             queue: lanes.queue,
             queue_timeout: lanes.queue_timeout,
             hold_us: Arc::new(AtomicU64::new(0)),
+            kv: Arc::new(Semaphore::new(lanes.kv_concurrency.max(1))),
+        }
+    }
+
+    /// A place for one `/kv` request, waiting at most the queue timeout.
+    pub async fn enter_kv(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(self.queue_timeout, self.kv.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_closed)) => Err(ApiError::Internal),
+            Err(_elapsed) => {
+                metrics::counter!("goru_rejected_total", "reason" => "kv_busy").increment(1);
+                Err(ApiError::Overloaded {
+                    message: format!(
+                        "server is saturated: no KV request place came free within {} ms",
+                        self.queue_timeout.as_millis()
+                    ),
+                    retry_after_secs: 1,
+                })
+            }
         }
     }
 
@@ -245,6 +268,7 @@ mod tests {
             long_after: Duration::from_millis(50),
             queue,
             queue_timeout: Duration::from_millis(timeout_ms),
+            kv_concurrency: 2,
         }
     }
 

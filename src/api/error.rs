@@ -47,6 +47,9 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The client took too long to send its request.
+    #[error("{message}")]
+    RequestTimeout { message: String },
     /// No key, or one that is not valid.
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
@@ -109,6 +112,7 @@ impl ApiError {
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Overloaded { .. } => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -53,6 +53,7 @@ pub async fn list(
     Path(namespace): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let _place = state.admission().enter_kv().await?;
     let keys = store(&state, &tenant, &namespace)?
         .keys(&namespace, &q.prefix)
         .await
@@ -65,6 +66,7 @@ pub async fn get(
     Extension(Caller(tenant)): Extension<Caller>,
     Path((namespace, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    let _place = state.admission().enter_kv().await?;
     match store(&state, &tenant, &namespace)?
         .get(&namespace, &key)
         .await
@@ -101,6 +103,7 @@ pub async fn put(
         .map(check_ttl)
         .transpose()
         .map_err(kv_error)?;
+    let _place = state.admission().enter_kv().await?;
     store(&state, &tenant, &namespace)?
         .set(&namespace, &key, body.value, ttl)
         .await
@@ -113,6 +116,7 @@ pub async fn delete(
     Extension(Caller(tenant)): Extension<Caller>,
     Path((namespace, key)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
+    let _place = state.admission().enter_kv().await?;
     let deleted = store(&state, &tenant, &namespace)?
         .delete(&namespace, &key)
         .await

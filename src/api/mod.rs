@@ -2,8 +2,10 @@
 
 mod admission;
 mod auth;
+mod edge;
 mod error;
 mod kv;
+mod listener;
 mod ops;
 mod run;
 mod sessions;
@@ -26,6 +28,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 pub use admission::{Admission, Lanes, Slot};
 pub use auth::Caller;
 pub use error::ApiError;
+pub use listener::{ConnectionLimits, serve};
 pub(crate) use run::{Audit, Encoding, FileBody, InFlight, decode_files, record_run};
 pub use run::{Policy, RunBody, RunResponse};
 
@@ -67,6 +70,7 @@ impl AppState {
             long_after: Duration::from_millis(config.server.long_after_ms),
             queue: config.server.queue,
             queue_timeout: Duration::from_millis(config.server.queue_timeout_ms),
+            kv_concurrency: config.server.kv_concurrency,
         });
         Self(Arc::new(Inner {
             runner: Runner::new(sandbox, capabilities),
@@ -197,6 +201,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        // Inside authentication: an unauthenticated body is never read.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::bound))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
