@@ -59,7 +59,7 @@ pub async fn start_with_env(
     env: BTreeMap<String, String>,
 ) -> anyhow::Result<Server> {
     let listen = config.listen;
-    let state = state(config, registry, &env)?;
+    let state = state(config, registry, &env, Front::Http)?;
     state
         .tenants()
         .check_listen(listen)
@@ -108,10 +108,19 @@ pub async fn start_with_env(
 }
 
 /// The service's state: sandbox engine, capabilities, admission, sessions.
+/// What the state serves: the HTTP API (tenants, keys), or MCP on stdio
+/// (the operator's own process: no keys to read).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Front {
+    Http,
+    Stdio,
+}
+
 fn state(
     config: Config,
     registry: Registry,
     env: &BTreeMap<String, String>,
+    front: Front,
 ) -> anyhow::Result<AppState> {
     let metrics = metrics_handle()?;
     let sandbox = Sandbox::new(config.sandbox_config()).context("creating the sandbox engine")?;
@@ -128,8 +137,11 @@ fn state(
             e.message
         );
     }
-    let tenants = Tenants::from_config(&config, env)
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let tenants = match front {
+        Front::Http => Tenants::from_config(&config, env)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+        Front::Stdio => Tenants::operator_only(&config),
+    };
     for (name, tenant) in &config.tenants {
         if let Some(unknown) = tenant
             .functions
@@ -156,7 +168,12 @@ fn state(
 pub async fn mcp_stdio(config: Config) -> anyhow::Result<()> {
     // Runs as the operator's own process: the `local` tenant, whatever
     // tenants the HTTP service has.
-    let state = state(config, Registry::new(), &std::env::vars().collect())?;
+    let state = state(
+        config,
+        Registry::new(),
+        &std::env::vars().collect(),
+        Front::Stdio,
+    )?;
     tokio::spawn(warm_up(state.clone()));
     crate::mcp::serve_stdio(state.clone()).await?;
     state.begin_shutdown();

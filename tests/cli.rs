@@ -221,7 +221,7 @@ fn serve_answers_http_and_exits_cleanly_on_sigterm() {
     let body = r#"{"code":"print(1+1)"}"#;
     write!(
         stream,
-        "POST /run HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "POST /run HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

@@ -479,7 +479,7 @@ async fn slow_clients_are_cut_off_and_hold_no_slot() {
     // Headers that never end: the connection is closed at the bound.
     let mut headers = tokio::net::TcpStream::connect(addr).await.unwrap();
     headers
-        .write_all(b"POST /run HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"POST /run HTTP/1.1\r\nHost: localhost\r\n")
         .await
         .unwrap();
     // A body that never completes: 408, JSON, at the bound.
@@ -487,7 +487,7 @@ async fn slow_clients_are_cut_off_and_hold_no_slot() {
     for _ in 0..3 {
         let mut body = tokio::net::TcpStream::connect(addr).await.unwrap();
         body.write_all(
-            b"POST /run HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"code\": ",
+            b"POST /run HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"code\": ",
         )
         .await
         .unwrap();
@@ -508,7 +508,9 @@ async fn slow_clients_are_cut_off_and_hold_no_slot() {
             .expect("the body trickler was never answered")
             .ok();
         assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-        assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+        let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "request_timeout", "{answer}");
+        assert_matches_spec("/run", "post", 408, &body);
     }
     assert!(started.elapsed() < Duration::from_secs(3));
 }

@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{server_config, start_server_env};
+use common::{assert_matches_spec, server_config, start_server_env};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -113,6 +113,9 @@ async fn without_a_valid_key_nothing_but_the_probes_answers() {
             );
             assert_eq!(headers["www-authenticate"], "Bearer");
             assert_eq!(answer["error"]["code"], "unauthorized", "{answer}");
+            if path == "/run" {
+                assert_matches_spec("/run", "post", 401, &answer);
+            }
         }
     }
     let basic = server
@@ -185,6 +188,7 @@ async fn a_tenant_never_reaches_another_tenants_namespace() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     assert_eq!(answer["error"]["field"], "namespace");
+    assert_matches_spec("/kv/{namespace}/{key}", "get", 403, &answer);
     let (status, answer) = server
         .run_as(
             ACME,
@@ -244,6 +248,7 @@ async fn a_grant_or_limit_beyond_the_tenants_is_refused_by_name() {
         assert_eq!(status, StatusCode::FORBIDDEN, "{policy}: {answer}");
         assert_eq!(answer["error"]["code"], "grant_denied", "{answer}");
         assert_eq!(answer["error"]["field"], field, "{answer}");
+        assert_matches_spec("/run", "post", 403, &answer);
     }
     // A policy inside the tenant's grants runs.
     let (status, answer) = server
@@ -302,6 +307,7 @@ async fn a_rate_limit_is_reached_then_recovers() {
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
     assert_eq!(answer["error"]["code"], "rate_limited");
+    assert_matches_spec("/run", "post", 429, &answer);
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=2).contains(&retry), "{retry}");
     // Another tenant is not slowed by it.
@@ -367,6 +373,7 @@ async fn runs_in_flight_and_live_sessions_are_limited_per_tenant() {
         .call(Method::POST, "/sessions", Some(LIMITED), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer["error"]["code"], "too_many_sessions", "{answer}");
     assert!(headers.contains_key("retry-after"));
     assert!(
         answer["error"]["message"]
@@ -406,6 +413,32 @@ async fn without_keys_the_server_listens_on_loopback_only() {
         message.contains("not a loopback address") && message.contains("auth = \"none\""),
         "{message}"
     );
+    // On loopback it starts, and answers only requests addressed to a
+    // loopback name: a web page that rebinds its own name to 127.0.0.1
+    // cannot drive it from a browser.
+    let server = goru::server::start(server_config(), goru::host::Registry::new())
+        .await
+        .unwrap();
+    for (host, expected) in [
+        ("evil.example", "403"),
+        ("evil.example:8080", "403"),
+        ("127.0.0.1.nip.io", "403"),
+        ("localhost", "200"),
+        ("127.0.0.1:1", "200"),
+        ("[::1]:8080", "200"),
+    ] {
+        let answer = raw_get(server.addr, "/runtimes", host).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{host}: {answer}"
+        );
+    }
+    assert!(
+        raw_get(server.addr, "/healthz", "evil.example")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    server.shutdown();
     // Said explicitly, it starts.
     config.auth = goru::tenant::AuthMode::None;
     let server = goru::server::start(config, goru::host::Registry::new())
@@ -420,6 +453,17 @@ async fn without_keys_the_server_listens_on_loopback_only() {
         .await
         .expect("keys start on any address");
     server.shutdown();
+}
+
+/// A GET with exactly this Host header, answered with its status line and body.
+async fn raw_get(addr: std::net::SocketAddr, path: &str, host: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
 }
 
 /// The audit line, as the JSON log of a real `goru serve` process has it.

@@ -92,13 +92,18 @@ pub async fn create(
     let body: CreateBody = decode_json(&body)?;
     let (limits, grants) = body.policy.split();
     let owner = Owner::new(&tenant, Front::Api);
-    let spec = SessionSpec {
+    let mut spec = SessionSpec {
         language: body.language,
         limits,
         grants,
         tenant: Some(tenant.clone()),
     };
-    // Opening takes an instance: admitted like a run.
+    // What can be refused is refused before waiting; opening takes an
+    // instance, so it is admitted like a run.
+    state
+        .sessions()
+        .precheck(&owner, state.runner(), &mut spec, body.ttl_seconds)
+        .map_err(|e| ApiError::from_session(e, "-"))?;
     let _admitted = state.admit(&tenant).await?;
     let info = state
         .sessions()

@@ -42,10 +42,34 @@ pub struct GrantsUsed {
 }
 
 impl Grants {
+    /// What can be refused without building anything: host patterns that do
+    /// not parse, a namespace that is not a name. Checked before a run
+    /// waits for a slot.
+    pub fn check(&self) -> Result<(), GrantError> {
+        for (i, p) in self.allowed_hosts.iter().enumerate() {
+            p.parse::<HostPattern>()
+                .map_err(|e| GrantError::client(format!("allowed_hosts[{i}]"), e.to_string()))?;
+        }
+        if let Some(namespace) = &self.kv_namespace {
+            kv::check_namespace(namespace)
+                .map_err(|e| GrantError::client("kv_namespace", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// For the audit line; host patterns in their canonical spelling.
     pub fn used(&self) -> GrantsUsed {
         GrantsUsed {
             functions: self.functions.join(","),
-            allowed_hosts: self.allowed_hosts.join(","),
+            allowed_hosts: self
+                .allowed_hosts
+                .iter()
+                .map(|p| {
+                    p.parse::<HostPattern>()
+                        .map_or_else(|_| p.trim().to_owned(), |p| p.to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(","),
             kv_namespace: self
                 .kv_namespace
                 .clone()

@@ -45,7 +45,7 @@ pub fn http_service(state: AppState) -> StreamableHttpService<GoruMcp, NeverSess
         .with_max_request_body_bytes(state.body_limit());
     let router = GoruMcp::router();
     StreamableHttpService::new(
-        move || Ok(GoruMcp::with_router(state.clone(), router.clone())),
+        move || Ok(GoruMcp::for_http(state.clone(), router.clone())),
         Arc::new(NeverSessionManager::default()),
         config,
     )
@@ -58,7 +58,7 @@ pub async fn serve_stdio(state: AppState) -> anyhow::Result<()> {
     let (stdin, stdout) = rmcp::transport::stdio();
     let transport =
         AsyncRwTransport::new_server(stdin, stdout).with_max_line_length(state.body_limit());
-    let running = GoruMcp::new(state)
+    let running = GoruMcp::stdio(state)
         .serve(transport)
         .await
         .map_err(|e| anyhow::anyhow!("MCP start-up over stdio failed: {e}"))?;

@@ -26,6 +26,8 @@ use crate::tenant::Tenant;
 pub struct GoruMcp {
     state: AppState,
     tool_router: ToolRouter<Self>,
+    /// Serving the operator's own process on stdio (no HTTP request, no key).
+    stdio: bool,
 }
 
 const INSTRUCTIONS: &str = "goru runs code in isolated WebAssembly sandboxes. Call run_code with \
@@ -34,16 +36,22 @@ call is a fresh interpreter unless you pass a session_id from create_session. li
 which languages and packages exist and what each run may reach.";
 
 impl GoruMcp {
-    pub fn new(state: AppState) -> Self {
+    /// The server of `goru mcp`, on stdio.
+    pub fn stdio(state: AppState) -> Self {
         Self {
             state,
             tool_router: Self::tool_router(),
+            stdio: true,
         }
     }
 
-    /// The tools, built once and cloned into each per-request server.
-    pub fn with_router(state: AppState, tool_router: ToolRouter<Self>) -> Self {
-        Self { state, tool_router }
+    /// A server for one `/mcp` request; the tools are built once and cloned.
+    pub fn for_http(state: AppState, tool_router: ToolRouter<Self>) -> Self {
+        Self {
+            state,
+            tool_router,
+            stdio: false,
+        }
     }
 
     pub fn router() -> ToolRouter<Self> {
@@ -66,16 +74,19 @@ impl GoruMcp {
     /// Who calls: the tenant `/mcp`'s request was authenticated as, or the
     /// operator's own process on stdio (no HTTP request at all).
     fn caller(&self, extensions: &Extensions) -> Result<Arc<Tenant>, ApiError> {
-        match extensions.get::<axum::http::request::Parts>() {
-            Some(parts) => parts
-                .extensions
-                .get::<Caller>()
-                .map(|c| c.0.clone())
-                // The API's middleware authenticates every /mcp request;
-                // a request without a caller did not come through it.
-                .ok_or(ApiError::Internal),
-            None => Ok(self.state.tenants().local()),
+        if self.stdio {
+            return Ok(self.state.tenants().local());
         }
+        // The API's middleware authenticates every /mcp request; one without
+        // a caller did not come through it, and gets nothing.
+        extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Caller>())
+            .map(|c| c.0.clone())
+            .ok_or_else(|| {
+                tracing::error!("an /mcp request reached a tool without an authenticated caller");
+                ApiError::Internal
+            })
     }
 
     async fn run_once(
@@ -184,7 +195,7 @@ impl GoruMcp {
         args: CreateSession,
     ) -> Result<CallToolResult, ApiError> {
         let (limits, grants) = self.config().policy.to_policy().split();
-        let spec = SessionSpec {
+        let mut spec = SessionSpec {
             language: Some(
                 args.language
                     .unwrap_or_else(|| self.config().default_language.clone()),
@@ -193,17 +204,18 @@ impl GoruMcp {
             grants,
             tenant: Some(tenant.clone()),
         };
-        // Opening takes an instance: admitted like a run.
+        // What can be refused is refused before waiting; opening takes an
+        // instance, so it is admitted like a run.
+        let owner = Owner::new(&tenant, Front::Mcp);
+        self.state
+            .sessions()
+            .precheck(&owner, self.state.runner(), &mut spec, None)
+            .map_err(|e| ApiError::from_session(e, "-"))?;
         let _admitted = self.state.admit(&tenant).await?;
         let info = self
             .state
             .sessions()
-            .create(
-                Owner::new(&tenant, Front::Mcp),
-                self.state.runner(),
-                spec,
-                None,
-            )
+            .create(owner, self.state.runner(), spec, None)
             .await
             .map_err(|e| ApiError::from_session(e, "-"))?;
         tracing::info!(tenant = tenant.name(), session_id = %info.session_id, language = %info.language, via = "mcp", "session opened");

@@ -135,8 +135,10 @@ impl Runner {
     }
 }
 
-/// A tenant's grants narrowed and its KV scoped; the operator's untouched.
+/// Grants checked, then a tenant's narrowed and its KV scoped; the
+/// operator's untouched.
 fn apply_tenant(tenant: Option<&Tenant>, grants: &mut Grants) -> Result<(), RunError> {
+    grants.check()?;
     match tenant {
         Some(tenant) => tenant.apply(grants).map_err(RunError::Denied),
         None => Ok(()),

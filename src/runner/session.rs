@@ -53,6 +53,15 @@ struct Shared {
 }
 
 impl Runner {
+    /// Everything [`Runner::open_session`] refuses without opening anything:
+    /// the language, limits against the ceilings, the grants against the
+    /// tenant's. Callers check this before waiting for a slot.
+    pub fn check_session(&self, spec: &mut SessionSpec) -> Result<(), RunError> {
+        self.language(spec.language.clone())?;
+        self.resolve(spec.tenant.as_deref(), &spec.limits, 0)?;
+        apply_tenant(spec.tenant.as_deref(), &mut spec.grants)
+    }
+
     /// Opens an interpreter. Its grants live as long as it does; `until`
     /// bounds time-limited grants (HTTP calls) to its lifetime.
     pub async fn open_session(

@@ -200,10 +200,40 @@ impl Sessions {
         Ok(info)
     }
 
+    /// Whether `spec` could open now for `owner`: the ttl, the grants and
+    /// limits, the live-session limits. Nothing is reserved; callers check
+    /// this before waiting for a slot, so a certain refusal waits for nothing.
+    pub fn precheck(
+        &self,
+        owner: &Owner,
+        runner: &Runner,
+        spec: &mut SessionSpec,
+        ttl: Option<u64>,
+    ) -> Result<(), SessionError> {
+        self.0.config.ttl(ttl)?;
+        runner.check_session(spec).map_err(SessionError::Run)?;
+        let tenant_max = spec.tenant.as_deref().and_then(Tenant::max_live_sessions);
+        let table = self.table();
+        self.room(&table, &owner.tenant, tenant_max)
+    }
+
     /// Counts a session being opened against the server's limit and its
     /// tenant's, or refuses.
     fn reserve(&self, tenant: &Arc<str>, tenant_max: Option<usize>) -> Result<(), SessionError> {
         let mut table = self.table();
+        self.room(&table, tenant, tenant_max)?;
+        table.opening += 1;
+        *table.opening_by_tenant.entry(tenant.clone()).or_default() += 1;
+        Ok(())
+    }
+
+    /// Room for one more session of `tenant`, or why not.
+    fn room(
+        &self,
+        table: &Table,
+        tenant: &Arc<str>,
+        tenant_max: Option<usize>,
+    ) -> Result<(), SessionError> {
         let now = Instant::now();
         let soonest = |table: &Table, only: Option<&str>| {
             table
@@ -228,7 +258,7 @@ impl Sessions {
                 return Err(SessionError::TenantFull {
                     tenant: tenant.to_string(),
                     max,
-                    retry_after_secs: soonest(&table, Some(tenant)),
+                    retry_after_secs: soonest(table, Some(tenant)),
                 });
             }
         }
@@ -236,11 +266,9 @@ impl Sessions {
             metrics::counter!("goru_rejected_total", "reason" => "sessions_full").increment(1);
             return Err(SessionError::Full {
                 max: self.0.config.max_live,
-                retry_after_secs: soonest(&table, None),
+                retry_after_secs: soonest(table, None),
             });
         }
-        table.opening += 1;
-        *table.opening_by_tenant.entry(tenant.clone()).or_default() += 1;
         Ok(())
     }
 

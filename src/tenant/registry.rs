@@ -136,6 +136,25 @@ impl Tenants {
         Ok(())
     }
 
+    /// A server without keys, not told `auth = "none"`: it answers only
+    /// requests addressed to a loopback name.
+    pub fn loopback_only(&self) -> bool {
+        self.anonymous.is_some() && self.mode == AuthMode::Auto
+    }
+
+    /// No tenants at all: the operator's own process (`goru mcp` on stdio),
+    /// which serves no HTTP and needs no keys.
+    pub fn operator_only(config: &Config) -> Self {
+        let server = config.limit_policy();
+        Self {
+            keyed: Vec::new(),
+            anonymous: None,
+            local: Arc::new(Tenant::unrestricted(LOCAL, server)),
+            mode: AuthMode::Keys,
+            metrics: MetricsAccess::Keys,
+        }
+    }
+
     pub fn requires_keys(&self) -> bool {
         self.anonymous.is_none()
     }
@@ -204,6 +223,15 @@ fn build(
             "a tenant's name is 1 to 128 characters from A-Z a-z 0-9 _ . : -",
         ));
     }
+    if name == ANONYMOUS || name == LOCAL {
+        return Err(invalid(
+            format!("tenants.{name}"),
+            format!(
+                "{name:?} is reserved (the keyless caller and the operator's own process are \
+                 called {ANONYMOUS:?} and {LOCAL:?} in logs and metrics)"
+            ),
+        ));
+    }
     let limits = lower(server, &tenant.ceiling)
         .map_err(|(field, message)| invalid(at(&format!("ceiling.{field}")), message))?;
     let hosts = tenant
@@ -252,6 +280,18 @@ fn build(
             "must be a number, 0 or more",
         ));
     }
+    if tenant.burst > 0 && tenant.runs_per_second == 0.0 {
+        return Err(invalid(
+            at("burst"),
+            "is set but runs_per_second is 0 (no rate limit): set runs_per_second too",
+        ));
+    }
+    if tenant.runs_per_second > 1_000_000.0 {
+        return Err(invalid(
+            at("runs_per_second"),
+            "is above 1000000; use 0 for no rate limit",
+        ));
+    }
     let quota = Quota::new(
         tenant.runs_per_second,
         tenant.burst,
@@ -260,7 +300,7 @@ fn build(
     .ok_or_else(|| {
         invalid(
             at("runs_per_second"),
-            "is too small to be a rate (at least one run every few years)",
+            "is too small to be a rate (at least one run a year)",
         )
     })?;
     Ok(Tenant {
@@ -411,6 +451,7 @@ mod tests {
         assert!(build_err("kv_namespaces = [\"a/b\"]").contains("tenants.acme.kv_namespaces[0]"));
         assert!(build_err("runs_per_second = -1").contains("tenants.acme.runs_per_second"));
         assert!(build_err("key_sha256 = [\"00\"]").contains("tenants.acme.key_sha256[0]"));
+        assert!(build_err("burst = 5").contains("tenants.acme.burst"));
         let env = BTreeMap::new();
         let err = Tenants::from_config(&config(""), &env)
             .err()
@@ -427,6 +468,21 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("another tenant"), "{err}");
+    }
+
+    #[test]
+    fn the_names_of_the_keyless_caller_and_the_operator_are_reserved() {
+        for name in [ANONYMOUS, LOCAL] {
+            let mut config = config("");
+            let tenant = config.tenants.remove("acme").unwrap();
+            config.tenants.insert(name.to_owned(), tenant);
+            let env = BTreeMap::from([("ACME".to_owned(), KEY.to_owned())]);
+            let err = Tenants::from_config(&config, &env)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("reserved"), "{err}");
+        }
     }
 
     #[test]

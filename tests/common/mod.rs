@@ -177,11 +177,18 @@ pub async fn local_http(router: axum::Router) -> std::net::SocketAddr {
 pub fn assert_matches_spec(path: &str, method: &str, status: u16, body: &serde_json::Value) {
     let spec: serde_json::Value =
         serde_norway::from_str(include_str!("../../openapi.yaml")).unwrap();
-    let response = &spec["paths"][path][method]["responses"][status.to_string()];
+    let mut response = &spec["paths"][path][method]["responses"][status.to_string()];
     assert!(
         !response.is_null(),
         "openapi.yaml has no {status} for {method} {path}"
     );
+    // A shared response: `#/components/responses/<name>`.
+    if let Some(name) = response["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/responses/"))
+    {
+        response = &spec["components"]["responses"][name];
+    }
     assert_matches_schema(
         &spec,
         &response["content"]["application/json"]["schema"]["$ref"],
