@@ -215,8 +215,11 @@ pub struct LimitsConfig {
     pub ceiling: LimitValues,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Limits as the configuration writes them: `[limits.default]`,
+/// `[limits.ceiling]`, and a tenant's `ceiling` (where a field left out, or
+/// 0, means the server's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitValues {
     pub timeout_ms: u64,
     pub memory_mb: u64,

@@ -48,7 +48,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(tenant) => tenant,
         Err(e) => {
             // The key itself is never logged, nor its hash.
-            metrics::counter!("goru_auth_failures_total", "reason" => auth_reason(&e)).increment(1);
+            metrics::counter!("goru_auth_failures_total", "reason" => e.reason()).increment(1);
             tracing::info!(reason = %e, path, "request refused: not authenticated");
             return ApiError::Unauthorized(e).into_response();
         }
@@ -86,12 +86,4 @@ fn foreign_host(req: &Request) -> Option<String> {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     (!loopback).then_some(host)
-}
-
-fn auth_reason(e: &crate::tenant::AuthError) -> &'static str {
-    match e {
-        crate::tenant::AuthError::Missing => "missing",
-        crate::tenant::AuthError::Malformed => "malformed",
-        crate::tenant::AuthError::Invalid => "invalid",
-    }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::LimitValues;
 use crate::host::fs::Mode;
 
 /// Whether requests must carry an API key.
@@ -42,7 +43,7 @@ pub struct TenantConfig {
     /// Environment variables each holding a key; read and hashed at start-up.
     pub key_env: Vec<String>,
     /// The most this tenant's runs may ask for; 0 = the server's ceiling.
-    pub ceiling: TenantCeiling,
+    pub ceiling: LimitValues,
     /// Host patterns its policies may list in `allowed_hosts` (each listed
     /// pattern must be covered by one of these).
     pub allowed_hosts: Vec<String>,
@@ -71,7 +72,7 @@ impl Default for TenantConfig {
         Self {
             key_sha256: Vec::new(),
             key_env: Vec::new(),
-            ceiling: TenantCeiling::default(),
+            ceiling: LimitValues::default(),
             allowed_hosts: Vec::new(),
             functions: Vec::new(),
             mounts: BTreeMap::new(),
@@ -83,15 +84,4 @@ impl Default for TenantConfig {
             read_metrics: false,
         }
     }
-}
-
-/// A tenant's ceilings; 0 = the server's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TenantCeiling {
-    pub timeout_ms: u64,
-    pub memory_mb: u64,
-    pub fuel: u64,
-    pub max_output_bytes: u64,
-    pub max_stdin_bytes: u64,
 }

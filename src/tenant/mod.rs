@@ -15,7 +15,7 @@ mod registry;
 
 use std::sync::Arc;
 
-pub use config::{AuthMode, MetricsAccess, TenantCeiling, TenantConfig};
+pub use config::{AuthMode, MetricsAccess, TenantConfig};
 pub use grantable::{Denied, Grantable, NamePattern};
 pub use quota::{Quota, QuotaError, RunPermit};
 pub use registry::{AuthError, TenantConfigError, Tenants};

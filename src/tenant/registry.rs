@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::config::{AuthMode, MetricsAccess, TenantCeiling, TenantConfig};
+use super::config::{AuthMode, MetricsAccess, TenantConfig};
 use super::grantable::{Grantable, NamePattern};
 use super::keys::{self, KeyHash};
 use super::quota::Quota;
 use super::{ANONYMOUS, LOCAL, Tenant};
-use crate::config::Config;
+use crate::config::{Config, LimitValues};
 use crate::host::fs::MountConfig;
 use crate::host::kv::check_namespace;
 use crate::sandbox::{LimitPolicy, Limits};
@@ -39,6 +39,17 @@ pub enum AuthError {
     Malformed,
     #[error("the API key is not valid")]
     Invalid,
+}
+
+impl AuthError {
+    /// The metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Malformed => "malformed",
+            Self::Invalid => "invalid",
+        }
+    }
 }
 
 pub struct Tenants {
@@ -323,7 +334,7 @@ const MIB: u64 = 1 << 20;
 
 /// The server's limits lowered by a tenant's ceilings; a tenant ceiling
 /// above the server's is refused (it could never be reached).
-fn lower(server: &LimitPolicy, own: &TenantCeiling) -> Result<LimitPolicy, (&'static str, String)> {
+fn lower(server: &LimitPolicy, own: &LimitValues) -> Result<LimitPolicy, (&'static str, String)> {
     let c = &server.ceiling;
     let check = |field: &'static str, asked: u64, max: u64| {
         if asked > max {
