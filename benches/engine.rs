@@ -108,7 +108,7 @@ impl Bench {
             result.status,
             Status::Ok,
             "{workload}/{language}: {:?}\nstderr: {}",
-            result.reason(),
+            result.reason,
             result.stderr
         );
         (result.stdout, elapsed)

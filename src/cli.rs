@@ -492,7 +492,7 @@ fn report(result: &RunResult, json: bool) -> ExitCode {
         if result.truncated.stdout || result.truncated.stderr {
             let _ = writeln!(err, "goru: output truncated at the --max-output cap");
         }
-        if let Some(reason) = result.reason() {
+        if let Some(reason) = &result.reason {
             let _ = writeln!(err, "goru: {}: {reason}", result.status.as_str());
         }
     }

@@ -198,7 +198,7 @@ pub struct ServerConfig {
     /// `/kv` requests handled at once; beyond they wait (up to
     /// `queue_timeout_ms`, then 503).
     pub kv_concurrency: usize,
-    /// On SIGTERM/SIGINT, how long in-flight runs may finish before they end as `timeout`.
+    /// On SIGTERM/SIGINT, how long in-flight runs may finish before they end as `cancelled`.
     pub shutdown_grace_ms: u64,
     /// Runtimes compiled (or loaded from the cache) at start-up.
     pub precompile: Vec<String>,
@@ -411,6 +411,18 @@ impl Config {
                 "server.body_limit_bytes",
                 self.server.body_limit_bytes as u64,
             ),
+            ("kv.max_key_bytes", self.kv.max_key_bytes as u64),
+            ("kv.max_value_bytes", self.kv.max_value_bytes as u64),
+            (
+                "kv.max_keys_per_namespace",
+                self.kv.max_keys_per_namespace as u64,
+            ),
+            (
+                "kv.max_bytes_per_namespace",
+                self.kv.max_bytes_per_namespace as u64,
+            ),
+            ("kv.max_namespaces", self.kv.max_namespaces as u64),
+            ("kv.max_total_bytes", self.kv.max_total_bytes as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -495,12 +507,29 @@ impl Config {
         let http = self.http.to_http_config(env)?;
         Ok(Capabilities {
             registry,
-            kv: std::sync::Arc::new(crate::host::kv::MemoryKv::new(self.kv)),
+            kv: std::sync::Arc::new(crate::host::kv::MemoryKv::with_quotas(
+                self.kv,
+                self.kv_quotas(),
+            )),
             kv_limits: self.kv,
             http: std::sync::Arc::new(http),
             mount_points: self.mounts.clone(),
             fs_limits: self.fs,
         })
+    }
+
+    /// Each tenant's KV quota, by the scope its namespaces are stored under.
+    fn kv_quotas(&self) -> std::collections::HashMap<String, crate::host::kv::ScopeQuota> {
+        self.tenants
+            .iter()
+            .map(|(name, t)| {
+                let quota = crate::host::kv::ScopeQuota {
+                    max_bytes: t.kv_max_bytes,
+                    max_namespaces: t.kv_max_namespaces,
+                };
+                (name.clone(), quota)
+            })
+            .collect()
     }
 
     /// The whole configuration as TOML, for `goru serve --print-config`.

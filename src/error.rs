@@ -54,6 +54,12 @@ pub enum SandboxError {
         #[source]
         source: crate::sandbox::SnapshotError,
     },
+    /// Cache entries are loaded as native code: a directory others can
+    /// write to would let them run theirs in goru.
+    #[error(
+        "the compiled-guest cache directory {path} {why}; its entries are loaded as native code, so only this user may write there (`chmod go-w`, or choose another cache directory)"
+    )]
+    CacheUnsafe { path: PathBuf, why: String },
     #[error("reading or writing {path}")]
     Io {
         path: PathBuf,

@@ -193,7 +193,7 @@ async fn cell(interpreter: &Interpreter, code: String) -> Result<RunResult, RunE
         eprintln!("goru: output truncated at the --max-output cap");
     }
     if !matches!(result.status, Status::Ok | Status::Error)
-        && let Some(reason) = result.reason()
+        && let Some(reason) = &result.reason
     {
         eprintln!("goru: {}: {reason}", result.status.as_str());
     }

@@ -72,6 +72,7 @@ pub async fn start_with_env(
     tokio::spawn(warm_up(state.clone()));
 
     let stop = CancellationToken::new();
+    tokio::spawn(sweep_kv(state.capabilities().kv.clone(), stop.clone()));
     let graceful = {
         let stop = stop.clone();
         let state = state.clone();
@@ -105,6 +106,22 @@ pub async fn start_with_env(
         stop,
         task,
     })
+}
+
+/// How often expired KV entries in namespaces nobody writes to are reclaimed.
+const KV_SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Reclaims expired KV entries and empty namespaces until `stop`.
+async fn sweep_kv(kv: std::sync::Arc<dyn crate::host::kv::KvStore>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(KV_SWEEP_EVERY) => {}
+        }
+        let kv = kv.clone();
+        // Off the async workers: it visits every namespace.
+        let _ = tokio::task::spawn_blocking(move || kv.sweep()).await;
+    }
 }
 
 /// The service's state: sandbox engine, capabilities, admission, sessions.
@@ -175,7 +192,11 @@ pub async fn mcp_stdio(config: Config) -> anyhow::Result<()> {
         Front::Stdio,
     )?;
     tokio::spawn(warm_up(state.clone()));
-    crate::mcp::serve_stdio(state.clone()).await?;
+    let stop = CancellationToken::new();
+    tokio::spawn(sweep_kv(state.capabilities().kv.clone(), stop.clone()));
+    let served = crate::mcp::serve_stdio(state.clone()).await;
+    stop.cancel();
+    served?;
     state.begin_shutdown();
     state.sessions().close_all();
     Ok(())

@@ -155,6 +155,23 @@ async fn user_service() -> std::net::SocketAddr {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 Json(json!(null))
             }),
+        )
+        .route(
+            // An answer without end: only a cap applied while reading stops it.
+            "/endless",
+            post(|| async {
+                let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+                let chunks =
+                    futures::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+                axum::body::Body::from_stream(chunks)
+            }),
+        )
+        .route(
+            "/wordy",
+            post(|| async {
+                let error = "e".repeat(1 << 20);
+                (StatusCode::BAD_REQUEST, Json(json!({"error": error})))
+            }),
         );
     local_http(router).await
 }
@@ -178,8 +195,14 @@ async fn configured_functions_call_their_endpoint_and_fail_with_the_operators_me
     config
         .functions
         .insert("slow".into(), function("/slow", 200, None));
+    config
+        .functions
+        .insert("endless".into(), function("/endless", 20_000, None));
+    config
+        .functions
+        .insert("wordy".into(), function("/wordy", 2000, None));
     let s = start_server(config).await;
-    let grant = json!({"functions": ["get_user", "broken", "slow"]});
+    let grant = json!({"functions": ["get_user", "broken", "slow", "endless", "wordy"]});
 
     let r = ok(
         &s,
@@ -206,6 +229,25 @@ async fn configured_functions_call_their_endpoint_and_fail_with_the_operators_me
         .run_ok(json!({"code": "_goru_call('slow', {})", "policy": grant}))
         .await;
     assert_eq!(r["error"]["type"], "TimeoutError");
+    // Cut off at the response cap as it streams in, long before the timeout.
+    let r = s
+        .run_ok(json!({"code": "_goru_call('endless', {})", "policy": {"functions": ["endless"], "timeout_ms": 30_000}}))
+        .await;
+    assert_eq!(r["error"]["message"], "function \"endless\" failed", "{r}");
+    assert!(
+        r["duration_ms"].as_f64().unwrap() < 10_000.0,
+        "{}",
+        r["duration_ms"]
+    );
+    // An endpoint's own message reaches the guest cut to a line's worth.
+    let r = s
+        .run_ok(json!({"code": "_goru_call('wordy', {})", "policy": grant}))
+        .await;
+    assert_eq!(
+        r["error"]["message"].as_str().map(str::len),
+        Some(4096),
+        "cut"
+    );
 
     // Not granted: the function exists but this run may not call it.
     let r = s

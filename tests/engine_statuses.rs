@@ -178,6 +178,15 @@ async fn output_past_the_cap_is_cut_and_flagged_without_killing_the_run() {
     assert!(r.truncated.stdout);
     assert!(!r.truncated.stderr);
     assert_eq!(r.stdout.len(), 1 << 20, "the default cap is 1 MiB");
+    // The head and the tail are kept around a marker with the counts. (One
+    // write past the cap reaches goru only up to the cap: CPython drops what
+    // a short write leaves, so the count is of the bytes received.)
+    assert!(r.stdout.starts_with("xxxx") && r.stdout.ends_with("x\nafter\n"));
+    assert!(
+        r.stdout.contains("bytes received are left out here]"),
+        "{}",
+        &r.stdout[r.stdout.len() - 20_000..]
+    );
     let mut req = request("python", "import sys; sys.stderr.write('e' * 5000)");
     req.limits = LimitRequest {
         max_output_bytes: Some(100),
@@ -278,4 +287,186 @@ async fn an_unknown_language_lists_the_known_ones() {
         text.contains("ruby") && text.contains("python, python3.12"),
         "{text}"
     );
+}
+
+const LANGUAGES: [&str; 3] = ["python", "python3.12", "python-sci"];
+
+/// Runs `code` in `language` with every text capped at `cap` bytes.
+async fn run_capped(language: &str, code: &str, cap: u64) -> goru::sandbox::RunResult {
+    let mut req = request(language, code);
+    req.limits.max_output_bytes = Some(cap);
+    run_req(req).await
+}
+
+/// Every text of an exception is guest-controlled: a huge message, type
+/// name, note or exit message is cut at the output cap and flagged, in
+/// every runtime. Were a field uncapped, its length here would be megabytes.
+#[tokio::test]
+async fn every_exception_text_is_cut_at_the_output_cap_and_flagged() {
+    let cases = [
+        ("message", "raise ValueError('x' * 5_000_000)"),
+        (
+            "type name",
+            "raise type('E' * 1_000_000, (Exception,), {})('m')",
+        ),
+        (
+            "note",
+            "e = ValueError('a')\ne.add_note('n' * 5_000_000)\nraise e",
+        ),
+        ("exit message", "raise SystemExit('y' * 5_000_000)"),
+    ];
+    for language in LANGUAGES {
+        for (what, code) in cases {
+            let r = run_capped(language, code, 1000).await;
+            assert_eq!(r.status, Status::Error, "{language} {what}: {r:?}");
+            let e = r.error.as_ref().unwrap();
+            assert!(
+                e.type_name.len() <= 256 && e.message.len() <= 1000 && e.traceback.len() <= 1000,
+                "{language} {what}: {} / {} / {} bytes",
+                e.type_name.len(),
+                e.message.len(),
+                e.traceback.len()
+            );
+            assert!(r.truncated.error, "{language} {what}: not flagged");
+            assert!(r.stderr.len() <= 1000, "{language} {what}");
+        }
+        let r = run_capped(language, "raise ValueError('short')", 1000).await;
+        assert!(
+            !r.truncated.error,
+            "{language}: a short error is not flagged"
+        );
+    }
+}
+
+/// User code can replace the guest's own cap (goru's guest modules are
+/// ordinary modules); the host still keeps no more than the cap.
+#[tokio::test]
+async fn a_guest_that_removes_its_own_cap_is_still_capped_by_the_host() {
+    let code = "import goru_cell\ngoru_cell.cut = lambda text, cap: (text, False)\n\
+                raise ValueError('q' * 3_000_000)";
+    let r = run_capped("python", code, 1000).await;
+    let e = r.error.unwrap();
+    assert_eq!((e.message.len(), r.truncated.error), (1000, true));
+    let r = run_capped(
+        "python",
+        "import goru_cell\ngoru_cell.cut = lambda t, c: (t, False)\n'r' * 3_000_000",
+        1000,
+    )
+    .await;
+    let shown = r.result.unwrap();
+    assert_eq!((shown.plain.len(), r.truncated.result), (1000, true));
+}
+
+/// A message too big to format twice in guest memory is still an `error`
+/// with the message (cut) and the stack, not `crashed`.
+#[tokio::test]
+async fn a_64_mib_exception_message_is_an_error_not_a_crash() {
+    let r = run_capped(
+        "python",
+        "def f():\n    raise ValueError('x' * (64 << 20))\nf()",
+        4096,
+    )
+    .await;
+    assert_eq!(r.status, Status::Error, "{r:?}");
+    let e = r.error.unwrap();
+    assert_eq!(
+        (e.type_name.as_str(), e.message.len()),
+        ("ValueError", 4096)
+    );
+    assert!(e.traceback.contains("in f"), "{}", e.traceback);
+}
+
+/// A lone surrogate cannot cross to the host as UTF-8: it arrives escaped.
+#[tokio::test]
+async fn a_lone_surrogate_in_a_message_is_an_error_with_a_readable_message() {
+    for language in LANGUAGES {
+        let r = run_req(request(language, "raise ValueError('bad \\ud800 text')")).await;
+        assert_eq!(r.status, Status::Error, "{language}: {r:?}");
+        let e = r.error.unwrap();
+        assert_eq!(e.message, "bad \\ud800 text", "{language}");
+    }
+}
+
+/// `os._exit(n)` ends the run at once with exit code n, in every runtime:
+/// no `finally` runs, and the status is that of `sys.exit(n)`.
+#[tokio::test]
+async fn os_exit_ends_the_run_with_its_code_in_every_runtime() {
+    let code = "import os\ntry:\n    print('before', flush=True)\n    os._exit(3)\nfinally:\n    print('finally ran')";
+    for language in LANGUAGES {
+        let r = run_req(request(language, code)).await;
+        assert_eq!(
+            (r.status, r.exit_code),
+            (Status::Error, 3),
+            "{language}: {r:?}"
+        );
+        assert_eq!(r.stdout, "before\n", "{language}");
+        assert_eq!(r.error.unwrap().type_name, "SystemExit", "{language}");
+        let r = run_req(request(language, "import os\nos._exit(0)")).await;
+        assert_eq!(
+            (r.status, r.exit_code),
+            (Status::Ok, 0),
+            "{language}: {r:?}"
+        );
+    }
+}
+
+/// Every status but `ok` says why in one line, naming the limit and its
+/// value, so the caller (often a model) knows what to change.
+#[tokio::test]
+async fn every_status_but_ok_says_why_in_one_line() {
+    let with = |code: &str, limits: LimitRequest| {
+        let mut req = request("python", code);
+        req.limits = limits;
+        req
+    };
+    let cases = [
+        (
+            with("while True: pass", timeout(300)),
+            "time limit of 300 ms",
+        ),
+        (
+            with(
+                "x = bytearray(200 << 20)",
+                LimitRequest {
+                    memory_bytes: Some(32 << 20),
+                    ..LimitRequest::default()
+                },
+            ),
+            "memory limit of 32 MiB",
+        ),
+        (
+            with(
+                "while True: pass",
+                LimitRequest {
+                    fuel: Some(100_000),
+                    ..LimitRequest::default()
+                },
+            ),
+            "CPU budget of 100000 fuel units",
+        ),
+        (
+            with("1 / 0", LimitRequest::default()),
+            "ZeroDivisionError: division by zero",
+        ),
+        (
+            with("import numpy", LimitRequest::default()),
+            "numpy is in the python-sci runtime",
+        ),
+        (
+            with("import sys; sys.exit(4)", LimitRequest::default()),
+            "exited with code 4",
+        ),
+    ];
+    for (req, expected) in cases {
+        let code = req.code.clone();
+        let r = run_req(req).await;
+        let reason = r.reason.unwrap_or_default();
+        assert!(
+            reason.contains(expected),
+            "{code}: {:?}: {reason}",
+            r.status
+        );
+        assert!(!reason.contains('\n'), "{code}: one line: {reason}");
+    }
+    assert_eq!(run("print(1)").await.reason, None);
 }

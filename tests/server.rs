@@ -236,6 +236,88 @@ async fn client_errors_name_the_field_and_the_limit() {
     );
 }
 
+/// Refusals that axum's extractors make before a handler runs (a path that
+/// is not UTF-8, a query string that does not decode) are JSON errors like
+/// every other, and a missing KV key says so rather than "no route".
+#[tokio::test]
+async fn every_client_error_is_json_naming_what_is_wrong() {
+    let s = start_server(server_config()).await;
+    let get = |path: &str| s.client.get(s.url(path));
+    let cases = [
+        ("/kv/%FF%FE/k", 400, "invalid_path", "/kv/{namespace}/{key}"),
+        (
+            "/kv/ns?prefix=a&prefix=b",
+            400,
+            "invalid_query",
+            "/kv/{namespace}",
+        ),
+        (
+            "/kv/ns/missing",
+            404,
+            "no_such_key",
+            "/kv/{namespace}/{key}",
+        ),
+    ];
+    for (path, status, code, route) in cases {
+        let answer = get(path).send().await.unwrap();
+        assert_eq!(answer.status().as_u16(), status, "{path}");
+        let ctype = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(ctype, "application/json", "{path}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+        assert_matches_spec(route, "get", status, &body);
+    }
+    let body: Value = get("/kv/ns/missing")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["error"]["message"],
+        "no such key \"missing\" in namespace \"ns\""
+    );
+}
+
+/// `null` for an optional field is the same as leaving it out, everywhere;
+/// a whole number may carry a zero fraction (JSON Schema's `integer` allows
+/// `1000.0`); a real fraction is refused naming the field.
+#[tokio::test]
+async fn null_means_absent_and_whole_numbers_may_be_floats() {
+    let s = start_server(server_config()).await;
+    let nulls =
+        json!({"code": "print(1)", "language": null, "stdin": null, "policy": null, "files": null});
+    let (status, body) = post_run(&s, nulls).await;
+    assert_eq!(
+        (status, body["stdout"].as_str()),
+        (200, Some("1\n")),
+        "{body}"
+    );
+    let policy = json!({"timeout_ms": 1000.0, "memory_mb": 64.0, "allowed_hosts": null,
+                        "functions": null, "mounts": null, "kv_namespace": null, "fuel": null});
+    let (status, body) = post_run(&s, json!({"code": "print(2)", "policy": policy})).await;
+    assert_eq!(
+        (status, body["stdout"].as_str()),
+        (200, Some("2\n")),
+        "{body}"
+    );
+    let (status, body) = post_run(&s, json!({"code": "", "policy": {"timeout_ms": 1000.5}})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "policy.timeout_ms", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("whole number"),
+        "{body}"
+    );
+    assert_matches_spec("/run", "post", 400, &body);
+}
+
 /// Long CPU-bound runs move aside after their first 100 ms: a short run
 /// started while twelve of them hold the CPU answers at once (with one slot
 /// per run to the end, as before the long lane, it took 8.5 s).
@@ -444,7 +526,7 @@ async fn graceful_shutdown_lets_runs_finish_within_the_grace_period() {
 }
 
 #[tokio::test]
-async fn runs_past_the_grace_period_end_as_timeout() {
+async fn runs_past_the_grace_period_end_as_cancelled_not_timeout() {
     let mut config = server_config();
     config.server.shutdown_grace_ms = 300;
     let s = start_server(config).await;
@@ -454,7 +536,15 @@ async fn runs_past_the_grace_period_end_as_timeout() {
     let started = Instant::now();
     s.server.shutdown();
     let body = in_flight.await.unwrap();
-    assert_eq!(body["status"], "timeout");
+    assert_eq!(body["status"], "cancelled", "{body}");
+    assert_eq!(body["exit_code"], 143, "{body}");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("server shut down"),
+        "{body}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "{:?}",

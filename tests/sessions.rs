@@ -103,6 +103,23 @@ async fn a_cell_that_raises_leaves_the_session_alive() {
     assert_eq!(s.cell_ok(&id, "x + 1").await["result"]["text/plain"], "2");
 }
 
+/// `os._exit` leaves the interpreter: the cell is an error with its exit
+/// code and the session ends, instead of the next cell trapping.
+#[tokio::test]
+async fn os_exit_in_a_cell_ends_the_session_with_its_code() {
+    let s = server().await;
+    let id = s.open(json!({})).await;
+    let left = s.cell_ok(&id, "import os\nos._exit(3)").await;
+    assert_eq!(
+        (left["status"].as_str(), left["exit_code"].as_i64()),
+        (Some("error"), Some(3)),
+        "{left}"
+    );
+    assert_eq!(left["session"]["alive"], false, "{left}");
+    let (status, body) = s.cell(&id, "1").await;
+    assert_eq!(status, 410, "{body}");
+}
+
 #[tokio::test]
 async fn a_timeout_ends_the_session_and_says_why() {
     let s = server().await;

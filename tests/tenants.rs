@@ -36,6 +36,8 @@ fn tenants_config() -> goru::config::Config {
         [beta]
         key_sha256 = ["{}"]
         ceiling = {{ timeout_ms = 1000 }}
+        kv_max_bytes = 100
+        kv_max_namespaces = 2
 
         [limited]
         key_sha256 = ["{}"]
@@ -135,6 +137,69 @@ async fn without_a_valid_key_nothing_but_the_probes_answers() {
     let (status, answer) = server.run_as(ACME, json!({"code": "print(6*7)"})).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["stdout"], "42\n");
+}
+
+/// A tenant's KV quota binds its own namespaces, through `/kv` and runs
+/// alike, and leaves other tenants' room alone.
+#[tokio::test]
+async fn a_tenant_kv_quota_binds_that_tenant_only() {
+    use reqwest::Method;
+    let server = start().await;
+    let put = |ns: &str, key: &str, len: usize, who: &'static str| {
+        let path = format!("/kv/{ns}/{key}");
+        let server = &server;
+        async move {
+            let body = json!({"value": "x".repeat(len)});
+            let (status, _, answer) = server.call(Method::PUT, &path, Some(who), Some(body)).await;
+            (status, answer)
+        }
+    };
+    assert_eq!(put("a", "k", 80, BETA).await.0, StatusCode::NO_CONTENT);
+    let (status, answer) = put("a", "j", 80, BETA).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("kv_max_bytes"), "{answer}");
+    assert_matches_spec("/kv/{namespace}/{key}", "put", 400, &answer);
+    // The same quota holds inside a run.
+    let (status, ran) = server
+        .run_as(
+            BETA,
+            json!({"code": "kv_set('j', 'x' * 80)", "policy": {"kv_namespace": "a"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ran["status"], "error", "{ran}");
+    assert!(
+        ran["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kv_max_bytes"),
+        "{ran}"
+    );
+    // Two namespaces at most.
+    assert_eq!(put("b", "k", 1, BETA).await.0, StatusCode::NO_CONTENT);
+    let (status, answer) = put("c", "k", 1, BETA).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kv_max_namespaces")
+    );
+    // Another tenant is not bound by it.
+    assert_eq!(
+        put("acme-big", "k", 5000, ACME).await.0,
+        StatusCode::NO_CONTENT
+    );
+    // Emptying a namespace gives its place back.
+    let (status, _, deleted) = server
+        .call(Method::DELETE, "/kv/a/k", Some(BETA), None)
+        .await;
+    assert_eq!(
+        (status, &deleted["deleted"]),
+        (StatusCode::OK, &json!(true))
+    );
+    assert_eq!(put("c", "k", 90, BETA).await.0, StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]

@@ -25,6 +25,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("no route for {path}")]
     NotFound { path: String },
+    /// A KV key that is not there (or expired).
+    #[error("no such key {key:?} in namespace {namespace:?}")]
+    NoSuchKey { namespace: String, key: String },
     #[error("method not allowed")]
     MethodNotAllowed,
     /// A session id that names no live session (unknown, expired, deleted).
@@ -105,6 +108,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+            Self::NoSuchKey { .. } => (StatusCode::NOT_FOUND, "no_such_key"),
             Self::SessionNotFound { .. } => (StatusCode::NOT_FOUND, "session_not_found"),
             Self::Gone { .. } => (StatusCode::GONE, "session_ended"),
             Self::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_sessions"),

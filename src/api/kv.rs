@@ -20,9 +20,14 @@ use crate::tenant::Tenant;
 
 fn kv_error(e: KvError) -> ApiError {
     let field = match &e {
-        KvError::InvalidNamespace(_) | KvError::TooManyNamespaces { .. } => "namespace",
+        KvError::InvalidNamespace(_)
+        | KvError::TooManyNamespaces { .. }
+        | KvError::TenantNamespaces { .. } => "namespace",
         KvError::EmptyKey | KvError::KeyTooLong { .. } | KvError::TooManyKeys { .. } => "key",
-        KvError::ValueTooLarge { .. } | KvError::NamespaceFull { .. } => "value",
+        KvError::ValueTooLarge { .. }
+        | KvError::NamespaceFull { .. }
+        | KvError::StoreFull { .. }
+        | KvError::TenantFull { .. } => "value",
         KvError::InvalidTtl { .. } => "ttl_seconds",
     };
     ApiError::bad("kv_limit", field.to_owned(), e.to_string())
@@ -75,9 +80,7 @@ pub async fn get(
         Some(value) => Ok(Json(
             json!({"namespace": namespace, "key": key, "value": value}),
         )),
-        None => Err(ApiError::NotFound {
-            path: format!("/kv/{namespace}/{key}"),
-        }),
+        None => Err(ApiError::NoSuchKey { namespace, key }),
     }
 }
 

@@ -4,7 +4,9 @@ mod admission;
 mod auth;
 mod edge;
 mod error;
+mod json_errors;
 mod kv;
+mod lenient;
 mod listener;
 mod ops;
 mod run;
@@ -51,7 +53,7 @@ struct Inner {
     config: Config,
     metrics: PrometheusHandle,
     ready: AtomicBool,
-    /// Cancelled when the shutdown grace period is over: runs still going end as `timeout`.
+    /// Cancelled when the shutdown grace period is over: runs still going end as `cancelled`.
     hard_stop: CancellationToken,
     shutdown_started: Mutex<Option<Instant>>,
 }
@@ -207,6 +209,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(json_errors::json_errors))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             axum::response::IntoResponse::into_response(ApiError::Internal)

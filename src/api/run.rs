@@ -14,6 +14,7 @@ use axum::response::Response;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::lenient::{null_as_default, whole_number};
 use super::stream;
 use crate::host::fs::MountRequest;
 use crate::host::{Grants, GrantsUsed};
@@ -28,10 +29,10 @@ pub struct RunBody {
     pub language: Option<String>,
     #[serde(default)]
     pub stdin: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub policy: Policy,
     /// Placed in the working directory (`/work`) before the code runs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub files: Vec<FileBody>,
 }
 
@@ -42,7 +43,7 @@ pub struct FileBody {
     /// Relative to the working directory, e.g. `data/in.csv`.
     pub path: String,
     pub content: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub encoding: Encoding,
 }
 
@@ -83,20 +84,25 @@ pub(crate) fn decode_files(files: Vec<FileBody>) -> Result<Vec<InputFile>, FileE
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    #[serde(default, deserialize_with = "whole_number")]
     pub timeout_ms: Option<u64>,
+    #[serde(default, deserialize_with = "whole_number")]
     pub memory_mb: Option<u64>,
+    #[serde(default, deserialize_with = "whole_number")]
     pub fuel: Option<u64>,
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_output_bytes: Option<u64>,
     /// Custom functions this run may call, by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub functions: Vec<String>,
     /// Hosts `http_*` may reach: `api.example.com`, `*.example.com`, `host:8443`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub allowed_hosts: Vec<String>,
     /// A shared KV namespace; without one the run's KV is private to it.
+    #[serde(default)]
     pub kv_namespace: Option<String>,
     /// Configured mount points by name, with the guest path and mode.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub mounts: Vec<MountRequest>,
 }
 
@@ -309,12 +315,14 @@ impl Policy {
 /// What a run still going at the end of the shutdown grace period gets.
 pub(super) fn ended_by_shutdown(since: Option<Instant>) -> RunResult {
     RunResult {
-        status: Status::Timeout,
+        status: Status::Cancelled,
         stdout: String::new(),
-        stderr: "goru: the server shut down before the run finished\n".into(),
+        stderr: String::new(),
         error: None,
         result: None,
-        exit_code: 124,
+        // As a process stopped by SIGTERM.
+        exit_code: 143,
+        reason: Some("the server shut down before the run finished".to_owned()),
         duration: since.map(|t| t.elapsed()).unwrap_or_default(),
         fuel_used: None,
         peak_memory_bytes: 0,

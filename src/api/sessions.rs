@@ -17,6 +17,7 @@ use axum::response::Response;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::lenient::{null_as_default, whole_number};
 use super::run::{
     Audit, FileBody, Policy, check_content_type, decode_files, decode_json, record_run,
 };
@@ -30,10 +31,10 @@ use crate::session::{Front, Owner, SessionError, SessionInfo};
 pub struct CreateBody {
     #[serde(default)]
     pub language: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub policy: Policy,
     /// Idle expiry in seconds; each cell restarts it.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub ttl_seconds: Option<u64>,
 }
 
@@ -44,7 +45,7 @@ pub struct CellBody {
     #[serde(default)]
     pub stdin: Option<String>,
     /// Placed in the session's working directory before the cell runs.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub files: Vec<FileBody>,
 }
 

@@ -38,6 +38,8 @@ pub struct FunctionConfigError {
 
 /// Largest answer accepted from an endpoint.
 const MAX_RESPONSE_BYTES: usize = 4 << 20;
+/// Longest error message from an endpoint passed on to the guest.
+const MAX_ERROR_BYTES: usize = 4096;
 
 /// Registers every configured function in `registry`.
 pub fn register_remote(
@@ -95,10 +97,18 @@ async fn call(
         HostError::new(HostErrorKind::Other, message)
     };
     let sent = tokio::time::timeout(timeout, async {
-        let response = client.post(url).json(&args).send().await?;
+        let mut response = client.post(url).json(&args).send().await?;
         let status = response.status();
-        let body = response.bytes().await?;
-        Ok::<_, reqwest::Error>((status, body))
+        // Read with the cap applied as the bytes arrive: an endpoint that
+        // streams without end never makes the host hold more than the cap.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Ok(Err(body.len() + chunk.len()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok::<_, reqwest::Error>(Ok((status, body)))
     })
     .await;
     let (status, body) = match sent {
@@ -113,12 +123,12 @@ async fn call(
             tracing::warn!(function = %name, error = %e, "custom function endpoint failed");
             return Err(failed(None));
         }
-        Ok(Ok(answer)) => answer,
+        Ok(Ok(Err(bytes))) => {
+            tracing::warn!(function = %name, bytes, "custom function answer too large");
+            return Err(failed(None));
+        }
+        Ok(Ok(Ok(answer))) => answer,
     };
-    if body.len() > MAX_RESPONSE_BYTES {
-        tracing::warn!(function = %name, bytes = body.len(), "custom function answer too large");
-        return Err(failed(None));
-    }
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     if status.is_success() {
         return parsed.ok_or_else(|| {
@@ -127,6 +137,14 @@ async fn call(
         });
     }
     tracing::info!(function = %name, status = status.as_u16(), "custom function answered an error");
-    let own = parsed.and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned));
+    // The endpoint's own message reaches the guest: a line's worth of it.
+    let own = parsed.and_then(|v| {
+        let message = v.get("error").and_then(Value::as_str)?;
+        Some(
+            crate::sandbox::cut_str(message, MAX_ERROR_BYTES)
+                .0
+                .to_owned(),
+        )
+    });
     Err(failed(own))
 }

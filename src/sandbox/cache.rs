@@ -15,6 +15,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::Component;
@@ -52,18 +53,17 @@ impl DiskCache {
         Self { dir }
     }
 
-    /// The cache key: wasmtime version + engine compatibility hash + guest hash.
+    /// The cache key: wasmtime version + engine compatibility hash + guest
+    /// hash, all through BLAKE3. (std's `DefaultHasher` is not promised to
+    /// hash alike across Rust releases: a rebuilt goru would miss every entry.)
     fn key(engine: &Engine, kind: ArtifactKind, guest: &[u8]) -> String {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_hash = hasher.finish();
-        let mut h = blake3::Hasher::new();
-        h.update(env!("CARGO_PKG_VERSION").as_bytes());
-        h.update(wasmtime_version().as_bytes());
-        h.update(&engine_hash.to_le_bytes());
-        h.update(&[kind as u8]);
-        h.update(guest);
-        h.finalize().to_hex()[..32].to_owned()
+        let mut h = Blake3Hasher(blake3::Hasher::new());
+        h.0.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.0.update(wasmtime_version().as_bytes());
+        engine.precompile_compatibility_hash().hash(&mut h);
+        h.0.update(&[kind as u8]);
+        h.0.update(guest);
+        h.0.finalize().to_hex()[..32].to_owned()
     }
 
     /// Loads `guest` with `load`, from a verified cache entry when there is
@@ -94,6 +94,7 @@ impl DiskCache {
                 CacheOutcome::Disabled,
             ));
         };
+        check_dir(dir)?;
         let key = Self::key(engine, kind, &guest);
         let entry = dir.join(format!("{key}.cwasm"));
         let sum = dir.join(format!("{key}.blake3"));
@@ -130,6 +131,56 @@ impl DiskCache {
             }
         }
     }
+}
+
+/// Feeds a `Hash` value into BLAKE3: a hash that is the same on every build.
+struct Blake3Hasher(blake3::Hasher);
+
+impl Hasher for Blake3Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let mut first = [0; 8];
+        first.copy_from_slice(&self.0.finalize().as_bytes()[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
+/// Refuses a cache directory that anyone but this user (or root) can write
+/// to, and makes a missing one readable by this user only.
+fn check_dir(dir: &Path) -> Result<(), SandboxError> {
+    let meta = match std::fs::metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(SandboxError::io(dir));
+        }
+        Err(e) => return Err(SandboxError::io(dir)(e)),
+    };
+    let unsafe_dir = |why: String| SandboxError::CacheUnsafe {
+        path: dir.to_owned(),
+        why,
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return Err(unsafe_dir(format!(
+            "is writable by group or others (mode {mode:o})"
+        )));
+    }
+    // The process's own directory in /proc belongs to its effective user.
+    let me = std::fs::metadata("/proc/self").map_or(meta.uid(), |m| m.uid());
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(unsafe_dir(format!(
+            "belongs to user id {}, not to this user ({me})",
+            meta.uid()
+        )));
+    }
+    Ok(())
 }
 
 fn wasmtime_version() -> &'static str {
@@ -220,6 +271,39 @@ fn write_verified(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_directory_others_can_write_to_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&cache).unwrap();
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = check_dir(&cache).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("writable by group or others (mode 777)"),
+            "{err}"
+        );
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_dir(&cache).unwrap();
+        // A missing one is made for this user only.
+        let fresh = dir.path().join("a/b");
+        check_dir(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+    }
+
+    #[test]
+    fn the_key_is_the_same_for_the_same_inputs_and_differs_by_guest() {
+        let engine = Engine::default();
+        let a = DiskCache::key(&engine, ArtifactKind::Module, b"guest");
+        assert_eq!(a, DiskCache::key(&engine, ArtifactKind::Module, b"guest"));
+        assert_ne!(a, DiskCache::key(&engine, ArtifactKind::Module, b"other"));
+        assert_ne!(
+            a,
+            DiskCache::key(&engine, ArtifactKind::Component, b"guest")
+        );
+    }
 
     #[test]
     fn a_flipped_byte_fails_verification() {

@@ -16,6 +16,7 @@ mod python312;
 mod python_sci;
 mod quota_fs;
 mod quota_p1;
+mod reason;
 mod run;
 mod runtime;
 mod stdin;
@@ -32,9 +33,10 @@ pub use cache::{ArtifactKind, CacheOutcome, Compiled, DiskCache};
 pub use dirs::{Dirs, Preopen};
 pub use engine::{EPOCH_TICK, EngineOptions};
 pub use limits::{LimitPolicy, LimitRequest, Limits};
-pub use outcome::{Display, GuestError, Image, RunResult, Status, Truncated};
+pub use outcome::{Display, GuestError, Image, RunResult, Status, Truncated, cut_str};
 pub use output::{OutputBuffer, OutputChunk, OutputSink, StreamName};
 pub use quota_fs::{FsQuota, Origin};
+pub use reason::{explain, missing_module_hint};
 pub use runtime::{Cell, Job, Runtime, SessionInstance, SessionSetup};
 pub use workdir::{FilesConfig, InputFile, OutputFile, PlaceError};
 
@@ -197,7 +199,10 @@ impl Sandbox {
                     language: runtime.language(),
                 });
             }
-            runtime.run(job).await
+            let limits = job.limits;
+            let mut result = runtime.run(job).await?;
+            reason::explain(&mut result, &limits, &language);
+            Ok(result)
         })
         .await
     }

@@ -21,6 +21,8 @@ pub enum Status {
     FuelExhausted,
     /// The guest trapped (stack exhaustion, an abort in the runtime).
     Crashed,
+    /// The server shut down before the run finished.
+    Cancelled,
 }
 
 impl Status {
@@ -32,6 +34,7 @@ impl Status {
             Self::MemoryLimit => "memory_limit",
             Self::FuelExhausted => "fuel_exhausted",
             Self::Crashed => "crashed",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -43,16 +46,45 @@ pub struct GuestError {
     pub type_name: String,
     pub message: String,
     pub traceback: String,
+    /// One of the texts was cut at the output cap (`truncated.error`).
+    #[serde(skip)]
+    pub truncated: bool,
 }
 
+/// The longest exception type name kept.
+pub const MAX_TYPE_NAME: usize = 256;
+
 impl GuestError {
+    pub fn new(
+        type_name: impl Into<String>,
+        message: impl Into<String>,
+        traceback: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_name: type_name.into(),
+            message: message.into(),
+            traceback: traceback.into(),
+            truncated: false,
+        }
+    }
+
     /// Every text cut to `cap` bytes (the type name to a line's worth).
     pub fn capped(self, cap: usize) -> Self {
+        let (type_name, cut_name) = cut(self.type_name, MAX_TYPE_NAME);
+        let (message, cut_message) = cut(self.message, cap);
+        let (traceback, cut_traceback) = cut(self.traceback, cap);
         Self {
-            type_name: cut(self.type_name, 256).0,
-            message: cut(self.message, cap).0,
-            traceback: cut(self.traceback, cap).0,
+            type_name,
+            message,
+            traceback,
+            truncated: self.truncated || cut_name || cut_message || cut_traceback,
         }
+    }
+
+    /// A guest that left through `proc_exit` (`os._exit(code)`): status
+    /// `error` with its exit code, as for `sys.exit(code)`.
+    pub fn exited(code: i32) -> Self {
+        Self::new("SystemExit", code.to_string(), "")
     }
 }
 
@@ -90,7 +122,7 @@ impl Display {
 }
 
 /// `text` cut to at most `cap` bytes on a character boundary.
-fn cut(mut text: String, cap: usize) -> (String, bool) {
+pub fn cut_str(text: &str, cap: usize) -> (&str, bool) {
     if text.len() <= cap {
         return (text, false);
     }
@@ -98,8 +130,15 @@ fn cut(mut text: String, cap: usize) -> (String, bool) {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
+    (&text[..end], true)
+}
+
+/// `text` cut to at most `cap` bytes on a character boundary.
+fn cut(mut text: String, cap: usize) -> (String, bool) {
+    let end = cut_str(&text, cap).0.len();
+    let was_cut = end < text.len();
     text.truncate(end);
-    (text, true)
+    (text, was_cut)
 }
 
 /// Which outputs were cut at the cap.
@@ -110,6 +149,9 @@ pub struct Truncated {
     /// The last expression's representation.
     #[serde(default)]
     pub result: bool,
+    /// The exception's type name, message or traceback.
+    #[serde(default)]
+    pub error: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +166,10 @@ pub struct RunResult {
     pub result: Option<Display>,
     /// The guest's exit code; non-zero for every status but `ok`.
     pub exit_code: i32,
+    /// One line saying why a run did not end `ok`: the limit and its value,
+    /// the exception, or which runtime has a missing module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     #[serde(with = "duration_ms", rename = "duration_ms")]
     pub duration: Duration,
     /// Fuel consumed, when the run was metered.
@@ -151,29 +197,6 @@ pub struct Image {
     pub data: Option<String>,
     /// The data was left out: the PNG was over the per-image cap.
     pub truncated: bool,
-}
-
-impl RunResult {
-    /// A one-line reason for statuses other than `ok`, for logs and the CLI.
-    pub fn reason(&self) -> Option<String> {
-        match self.status {
-            Status::Ok => None,
-            Status::Error => Some(match &self.error {
-                Some(e) if e.type_name == "SystemExit" => {
-                    format!("exited with code {}", self.exit_code)
-                }
-                Some(e) => format!("{}: {}", e.type_name, e.message),
-                None => format!("exited with code {}", self.exit_code),
-            }),
-            Status::Timeout => Some(format!("timed out after {} ms", self.duration.as_millis())),
-            Status::MemoryLimit => Some("memory limit exceeded".to_owned()),
-            Status::FuelExhausted => Some("fuel exhausted".to_owned()),
-            Status::Crashed => Some(match &self.error {
-                Some(e) => format!("sandbox crashed: {}", e.message),
-                None => "sandbox crashed".to_owned(),
-            }),
-        }
-    }
 }
 
 #[cfg(test)]

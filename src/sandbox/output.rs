@@ -106,6 +106,8 @@ struct Captured {
     /// The last bytes written, kept even past the cap: a traceback printed at
     /// the end of a long output must still be readable (see `tail`).
     tail: Vec<u8>,
+    /// Every byte the guest wrote in this call, kept or not.
+    written: u64,
 }
 
 /// How much of the end of the stream `tail` keeps.
@@ -131,6 +133,7 @@ impl CappedOutput {
                 bytes: Vec::new(),
                 truncated: false,
                 tail: Vec::new(),
+                written: 0,
             })),
         };
         out.set_cap(cap);
@@ -155,6 +158,7 @@ impl CappedOutput {
         captured.bytes.clear();
         captured.truncated = false;
         captured.tail.clear();
+        captured.written = 0;
     }
 
     /// The cap in bytes.
@@ -169,6 +173,7 @@ impl CappedOutput {
 
     fn push(&self, data: &[u8]) {
         let mut captured = self.lock();
+        captured.written += data.len() as u64;
         let room = captured.cap.saturating_sub(captured.bytes.len());
         if data.len() > room {
             captured.truncated = true;
@@ -196,17 +201,72 @@ impl CappedOutput {
     }
 
     /// The captured text (invalid UTF-8 replaced) and whether it was cut.
+    /// Cut output keeps its head and its tail around a marker that says how
+    /// many bytes were left out, all within the cap: the end of a long output
+    /// (a summary, a traceback) is often what matters.
     /// The sink is let go: the stream ends with the call.
     pub fn take(&self) -> (String, bool) {
         let mut captured = self.lock();
         captured.sink = None;
         let bytes = std::mem::take(&mut captured.bytes);
-        let text = match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        let (cap, truncated) = (captured.cap, captured.truncated);
+        // Invalid UTF-8 becomes U+FFFD (3 bytes for 1): converted first, so
+        // the cut below holds the cap whatever the guest wrote.
+        let head = lossy(bytes);
+        let text = if truncated && cap >= MIN_CAP_FOR_TAIL {
+            let recent = String::from_utf8_lossy(&captured.tail);
+            head_and_tail(&head, &recent, cap, captured.written)
+        } else {
+            super::outcome::cut_str(&head, cap).0.to_owned()
         };
-        (text, captured.truncated)
+        (text, truncated)
     }
+}
+
+fn lossy(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// Caps below this keep only the head: the marker would crowd out the text.
+const MIN_CAP_FOR_TAIL: usize = 1024;
+
+/// The start of `head` (the first `cap` bytes written), a marker with the
+/// counts, and the end of `recent` (the last bytes written), together at
+/// most `cap` bytes, cut on character boundaries.
+fn head_and_tail(head: &str, recent: &str, cap: usize, written: u64) -> String {
+    let mut start = recent.len() - (cap / 4).min(TAIL_BYTES).min(recent.len());
+    while !recent.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &recent[start..];
+    let marker = |kept_head: usize| {
+        let left_out = written.saturating_sub((kept_head + tail.len()) as u64);
+        format!(
+            "\n[goru: output past the cap: {left_out} of the {written} bytes received are left out here]\n"
+        )
+    };
+    // The marker's length depends on the counts, and shrinks as more is
+    // kept: start from its longest, then take the room that frees.
+    let fits = |keep: usize| keep + marker(keep).len() + tail.len() <= cap;
+    let mut keep = cap
+        .saturating_sub(marker(0).len() + tail.len())
+        .min(head.len());
+    while keep < head.len() && fits(keep + 1) {
+        keep += 1;
+    }
+    // Stepping back to a character boundary grows the marker by at most one
+    // digit for at least one byte given up: it still fits.
+    while !head.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let mut text = String::with_capacity(cap);
+    text.push_str(&head[..keep]);
+    text.push_str(&marker(keep));
+    text.push_str(tail);
+    text
 }
 
 impl IsTerminal for CappedOutput {
@@ -283,6 +343,64 @@ mod tests {
         out.push(b"abc");
         out.push(b"defgh");
         assert_eq!(out.take(), ("abcde".to_owned(), true));
+    }
+
+    #[test]
+    fn cut_output_keeps_head_and_tail_around_a_marker_within_the_cap() {
+        let out = CappedOutput::new(4096, StreamName::Stdout);
+        for i in 0..10_000 {
+            out.push(format!("line {i}\n").as_bytes());
+        }
+        out.push("the end: é\n".as_bytes());
+        let (text, cut) = out.take();
+        assert!(cut);
+        assert!(text.len() <= 4096, "{}", text.len());
+        assert!(text.starts_with("line 0\nline 1\n"), "{text}");
+        assert!(text.ends_with("line 9999\nthe end: é\n"), "{text}");
+        let written = (0..10_000)
+            .map(|i| format!("line {i}\n").len())
+            .sum::<usize>()
+            + 12;
+        let marker = format!("of the {written} bytes received are left out here]");
+        assert!(text.contains(&marker), "{text}");
+        let left_out: usize = text
+            .split("[goru: output past the cap: ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let kept = text.len()
+            - text
+                .lines()
+                .find(|l| l.starts_with("[goru:"))
+                .unwrap()
+                .len()
+            - 2;
+        assert_eq!(left_out + kept, written, "the counts add up");
+    }
+
+    #[test]
+    fn output_that_is_not_utf8_still_fits_the_cap() {
+        for cap in [100, 4096] {
+            let out = CappedOutput::new(cap, StreamName::Stdout);
+            out.push(&[0xFF; 10_000]);
+            let (text, cut) = out.take();
+            assert!(cut && text.len() <= cap as usize, "{cap}: {}", text.len());
+        }
+    }
+
+    #[test]
+    fn a_multibyte_character_is_never_split_by_the_cut() {
+        let out = CappedOutput::new(2000, StreamName::Stdout);
+        out.push("é".repeat(5000).as_bytes());
+        let (text, cut) = out.take();
+        assert!(
+            cut && text.len() <= 2000 && !text.contains('\u{fffd}'),
+            "{text}"
+        );
     }
 
     #[test]

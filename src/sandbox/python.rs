@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::cache::Compiled;
 use super::dirs::{Dirs, Preopen};
 use super::limits::Limits;
-use super::outcome::{Display, GuestError, RunResult, Status};
+use super::outcome::{GuestError, RunResult, Status};
 use super::output::OutputSink;
 use super::pool::Pool;
 use super::quota_fs::{self, FsPolicy, HasFsPolicy};
@@ -27,6 +27,8 @@ use super::stdin::RunStdin;
 use super::workdir::{FilesConfig, InputFile, RunDir};
 use crate::error::SandboxError;
 use crate::host::HostCalls;
+
+mod report;
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -44,6 +46,8 @@ struct State {
     table: ResourceTable,
     run: RunContext,
     fs: FsPolicy,
+    /// What the guest reported through `report.outcome` in the current call.
+    reported: Option<report::Reported>,
 }
 
 impl HasFsPolicy for State {
@@ -89,6 +93,9 @@ pub struct Prepared {
     /// The run's own `/work` and `/tmp`, made ahead like the instance.
     rundir: Option<RunDir>,
     files: Option<FilesConfig>,
+    /// The guest trapped or left through `proc_exit`: the instance cannot be
+    /// entered again.
+    ended: bool,
 }
 
 /// How one call into the guest is made.
@@ -158,29 +165,32 @@ impl Prepared {
         let started = Instant::now();
         let deadline = started + call.limits.timeout;
         self.store.data_mut().run.begin(call.limits, call.sink);
+        self.store.data_mut().reported = None;
         self.stdin.set(call.stdin);
         run::rearm(&mut self.store, deadline)
             .map_err(SandboxError::wasmtime("arming the store"))?;
         let (store, instance) = (&mut self.store, &self.instance);
+        let mut returned = false;
         let end = run::race_deadline(deadline, async {
             match instance.call_run(&mut *store, call.code, &options).await {
-                Ok(outcome) => GuestEnd::Returned {
-                    exit_code: outcome.exit_code,
-                    error: outcome.error.map(|e| GuestError {
-                        type_name: e.type_name,
-                        message: e.message,
-                        traceback: e.traceback,
-                    }),
-                    result: outcome.value.map(|d| Display {
-                        plain: d.plain,
-                        html: d.html,
-                        truncated: d.truncated,
-                    }),
+                Ok(()) => {
+                    returned = true;
+                    reported_end(store.data_mut().reported.take())
+                }
+                Err(e) => match store.data_mut().reported.take() {
+                    // `os._exit(code)`: WASI's exit carries only success or
+                    // failure, so the guest reported its code just before.
+                    Some(reported) if e.downcast_ref::<I32Exit>().is_some() => {
+                        reported_end(Some(reported))
+                    }
+                    _ => GuestEnd::from_error(e),
                 },
-                Err(e) => GuestEnd::Trapped(e),
             }
         })
         .await;
+        // A trap, `os._exit` or the deadline leaves an instance that must
+        // not be entered again.
+        self.ended = !returned;
         let mut result = run::classify(&mut self.store, end, started, deadline);
         if let (Some(rundir), Some(config), Some(before)) = (&self.rundir, &self.files, before)
             && rundir.touched()
@@ -188,6 +198,26 @@ impl Prepared {
             result.files = rundir.collect(&before, config.quota_files, config.max_returned_bytes);
         }
         Ok(result)
+    }
+}
+
+/// How a call that returned normally ended: what the guest reported.
+fn reported_end(reported: Option<report::Reported>) -> GuestEnd {
+    match reported {
+        Some(reported) => GuestEnd::Returned {
+            exit_code: reported.exit_code,
+            error: reported.error,
+            result: reported.result,
+        },
+        None => GuestEnd::Returned {
+            exit_code: 1,
+            error: Some(GuestError::new(
+                "RuntimeError",
+                "the guest returned without reporting an outcome",
+                "",
+            )),
+            result: None,
+        },
     }
 }
 
@@ -261,6 +291,8 @@ impl Python {
         quota_fs::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking WASI"))?;
         host::add_to_linker::<_, HasSelf<State>>(&mut linker, |s| s)
             .map_err(SandboxError::wasmtime("linking the host door"))?;
+        report::add_to_linker(&mut linker)
+            .map_err(SandboxError::wasmtime("linking the outcome report"))?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(SandboxError::wasmtime(
@@ -306,6 +338,7 @@ impl Python {
             table: ResourceTable::new(),
             run: run_ctx,
             fs: dirs.policy(),
+            reported: None,
         };
         let mut store = Store::new(self.pre.engine(), state);
         run::arm(&mut store, Instant::now() + run::PREPARE_TIMEOUT)
@@ -317,6 +350,7 @@ impl Python {
             stdin,
             rundir,
             files: self.files.clone(),
+            ended: false,
         })
     }
 
@@ -449,7 +483,7 @@ impl SessionInstance for PythonSession {
         };
         self.entered = true;
         let result = prepared.call(call).await?;
-        if !matches!(result.status, Status::Ok | Status::Error)
+        if (prepared.ended || !matches!(result.status, Status::Ok | Status::Error))
             && let Some(broken) = self.prepared.take()
         {
             run::release(broken);

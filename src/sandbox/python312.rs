@@ -100,7 +100,15 @@ impl Runtime for Python312 {
             .stdin(door.stdin())
             .stdout(run_ctx.stdout.clone())
             .stderr(door.stderr())
-            .args(&["python", unbuffered, "-c", PRELUDE, &job.code, FUNCTIONS])
+            .args(&[
+                "python",
+                unbuffered,
+                "-c",
+                PRELUDE,
+                &job.code,
+                FUNCTIONS,
+                &job.limits.max_output_bytes.to_string(),
+            ])
             .build_p1();
         let mut store = Store::new(self.pre.module().engine(), State { wasi, run: run_ctx });
         run::arm(&mut store, deadline).map_err(SandboxError::wasmtime("arming the store"))?;
@@ -136,7 +144,7 @@ impl Runtime for Python312 {
                 error: None,
                 result,
             } if exit_code != 0 => GuestEnd::Returned {
-                exit_code,
+                exit_code: door.reported_exit_code().unwrap_or(exit_code),
                 result,
                 // The prelude's report; CPython's own traceback if the
                 // prelude could not report (e.g. it ran out of memory).
@@ -154,11 +162,7 @@ impl Runtime for Python312 {
 /// uncaught exception; a bare non-zero exit is a `SystemExit`.
 fn error_from_traceback(stderr: &str, exit_code: i32) -> GuestError {
     let Some(start) = stderr.rfind("Traceback (most recent call last):") else {
-        return GuestError {
-            type_name: "SystemExit".to_owned(),
-            message: exit_code.to_string(),
-            traceback: String::new(),
-        };
+        return GuestError::exited(exit_code);
     };
     let traceback = stderr[start..].to_owned();
     let last = traceback.trim_end().lines().last().unwrap_or_default();
@@ -166,11 +170,8 @@ fn error_from_traceback(stderr: &str, exit_code: i32) -> GuestError {
         Some((t, m)) => (t, m),
         None => (last, ""),
     };
-    GuestError {
-        type_name: type_name.to_owned(),
-        message: message.to_owned(),
-        traceback,
-    }
+    let (type_name, message) = (type_name.to_owned(), message.to_owned());
+    GuestError::new(type_name, message, traceback)
 }
 
 #[cfg(test)]

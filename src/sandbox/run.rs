@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::I32Exit;
 
 use super::limits::{Limits, MemoryLimiter};
 use super::outcome::{Display, GuestError, RunResult, Status, Truncated};
@@ -103,6 +104,26 @@ pub enum GuestEnd {
     Trapped(wasmtime::Error),
     /// The wall-clock deadline passed while the guest was blocked in a host call.
     Elapsed,
+}
+
+impl GuestEnd {
+    /// The guest left through `proc_exit(code)` (Python's `os._exit`): the
+    /// same as `sys.exit(code)`, whichever runtime it happened in.
+    pub fn exited(code: i32) -> Self {
+        Self::Returned {
+            exit_code: code,
+            error: (code != 0).then(|| GuestError::exited(code)),
+            result: None,
+        }
+    }
+
+    /// How a failed guest call ended: `proc_exit`, or a trap.
+    pub fn from_error(err: wasmtime::Error) -> Self {
+        match err.downcast_ref::<I32Exit>() {
+            Some(&I32Exit(code)) => Self::exited(code),
+            None => Self::Trapped(err),
+        }
+    }
 }
 
 /// Instantiation runs no user code; this only bounds a broken snapshot.
@@ -204,12 +225,14 @@ pub fn classify<T: HasRunContext>(
     };
     let (stdout, out_cut) = ctx.stdout.take();
     let (stderr, err_cut) = ctx.stderr.take();
+    let error_cut = error.as_ref().is_some_and(|e| e.truncated);
     RunResult {
         status,
         stdout,
         stderr,
         error,
         exit_code,
+        reason: None,
         duration: started.elapsed(),
         fuel_used: Some(ctx.fuel_budget.saturating_sub(fuel_left)),
         peak_memory_bytes: ctx.limiter.peak_bytes(),
@@ -217,6 +240,7 @@ pub fn classify<T: HasRunContext>(
             stdout: out_cut,
             stderr: err_cut,
             result: result.as_ref().is_some_and(|d| d.truncated),
+            error: error_cut,
         },
         result,
         files: Vec::new(),
@@ -244,10 +268,6 @@ fn classify_trap(
         None => "the guest runtime failed".to_owned(),
     };
     tracing::debug!(error = ?err, "guest trapped");
-    let error = GuestError {
-        type_name: "Trap".to_owned(),
-        message,
-        traceback: String::new(),
-    };
+    let error = GuestError::new("Trap", message, "");
     (Status::Crashed, 134, Some(error))
 }

@@ -34,6 +34,13 @@ enum FrameKind {
     Error,
 }
 
+/// Request frames waiting for the guest to read their answers. `_goru_call`
+/// waits for each answer, so an honest guest has one; a guest that writes
+/// frames without reading must not grow host memory.
+const MAX_QUEUED_FRAMES: usize = 16;
+/// Bytes those frames may hold together.
+const MAX_QUEUED_BYTES: usize = 2 * (MAX_ARGS_BYTES + 4096);
+
 #[derive(Default)]
 struct DoorState {
     /// A frame being received across several writes.
@@ -42,9 +49,34 @@ struct DoorState {
     error: Option<Vec<u8>>,
     /// Complete request frames not yet answered, in order.
     requests: VecDeque<Vec<u8>>,
+    /// Bytes held in `requests`.
+    queued_bytes: usize,
+    /// The guest wrote more frames than the queue holds without reading the
+    /// answers: the door is closed to it.
+    overrun: bool,
     /// Bytes the guest reads next: responses, then the user's stdin.
     responses: VecDeque<u8>,
     user_stdin: VecDeque<u8>,
+}
+
+impl DoorState {
+    fn queue(&mut self, frame: Vec<u8>) {
+        if self.overrun
+            || self.requests.len() >= MAX_QUEUED_FRAMES
+            || self.queued_bytes + frame.len() > MAX_QUEUED_BYTES
+        {
+            self.overrun = true;
+            return;
+        }
+        self.queued_bytes += frame.len();
+        self.requests.push_back(frame);
+    }
+
+    fn dequeue(&mut self) -> Option<Vec<u8>> {
+        let frame = self.requests.pop_front()?;
+        self.queued_bytes -= frame.len();
+        Some(frame)
+    }
 }
 
 /// One run's door: hand [`Door::stdin`] and [`Door::stderr`] to the WASI context.
@@ -89,7 +121,7 @@ impl Door {
                 match end {
                     Some(i) => {
                         match kind {
-                            FrameKind::Call => state.requests.push_back(frame),
+                            FrameKind::Call => state.queue(frame),
                             FrameKind::Error => state.error = Some(frame),
                         }
                         data = &data[i + 1..];
@@ -115,7 +147,7 @@ impl Door {
     /// Answers every pending request, in order.
     async fn answer_pending(&self) {
         loop {
-            let Some(frame) = self.lock().requests.pop_front() else {
+            let Some(frame) = self.lock().dequeue() else {
                 return;
             };
             let response = match decode(&frame) {
@@ -134,6 +166,10 @@ impl Door {
     fn read(&self, size: usize) -> Result<Bytes, StreamError> {
         let mut state = self.lock();
         let source = if state.responses.is_empty() {
+            if state.overrun {
+                // `_goru_call` raises: the host call channel is closed.
+                return Err(StreamError::Closed);
+            }
             if !state.requests.is_empty() {
                 // Not answered yet: `ready()` will, then the guest reads again.
                 return Ok(Bytes::new());
@@ -155,10 +191,17 @@ impl Door {
         let v: serde_json::Value = serde_json::from_slice(&frame).ok()?;
         let field = |k: &str| v[k].as_str().map(str::to_owned);
         Some(super::GuestError {
-            type_name: field("type")?,
-            message: field("message")?,
-            traceback: field("traceback")?,
+            truncated: v["truncated"].as_bool().unwrap_or(false),
+            ..super::GuestError::new(field("type")?, field("message")?, field("traceback")?)
         })
+    }
+
+    /// The exit status the guest told before leaving with a smaller one
+    /// (WASI preview 1 carries statuses below 126 only).
+    pub fn reported_exit_code(&self) -> Option<i32> {
+        let frame = self.lock().error.clone()?;
+        let v: serde_json::Value = serde_json::from_slice(&frame).ok()?;
+        v["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok())
     }
 
     /// Where the non-frame stderr bytes end up.
@@ -322,6 +365,31 @@ mod tests {
         assert_eq!(&door.read(1000).unwrap()[..], b"user input");
         assert!(matches!(door.read(1), Err(StreamError::Closed)));
         assert_eq!(stderr.take().0, "plain text\n", "frames never reach stderr");
+    }
+
+    /// A guest writing frames without reading the answers: the queue stops
+    /// at its bound, the answers already owed are given, then the door is
+    /// closed (`_goru_call` raises) instead of host memory growing.
+    #[tokio::test]
+    async fn frames_written_without_reading_stop_at_the_queue_bound() {
+        let (door, _) = door(b"");
+        for _ in 0..10_000 {
+            door.write_stderr(b"\x1egoru:call {\"name\": \"echo\", \"args\": {}}\n");
+        }
+        {
+            let state = door.lock();
+            assert_eq!(
+                (state.requests.len(), state.overrun),
+                (MAX_QUEUED_FRAMES, true)
+            );
+        }
+        door.answer_pending().await;
+        let answers = door.read(1 << 20).unwrap();
+        assert_eq!(
+            answers.iter().filter(|&&b| b == b'\n').count(),
+            MAX_QUEUED_FRAMES
+        );
+        assert!(matches!(door.read(1), Err(StreamError::Closed)));
     }
 
     #[test]

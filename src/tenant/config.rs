@@ -65,6 +65,11 @@ pub struct TenantConfig {
     pub max_live_sessions: usize,
     /// Whether its keys may read `/metrics` when `server.metrics_access = "keys"`.
     pub read_metrics: bool,
+    /// Bytes (keys and values) its KV namespaces may hold together; 0 =
+    /// only the store's `kv.max_total_bytes`.
+    pub kv_max_bytes: usize,
+    /// KV namespaces it may hold at once; 0 = only the store's `kv.max_namespaces`.
+    pub kv_max_namespaces: usize,
 }
 
 impl Default for TenantConfig {
@@ -82,6 +87,8 @@ impl Default for TenantConfig {
             max_concurrent_runs: 0,
             max_live_sessions: 0,
             read_metrics: false,
+            kv_max_bytes: 0,
+            kv_max_namespaces: 0,
         }
     }
 }

@@ -297,6 +297,24 @@ fn build(
             "is set but runs_per_second is 0 (no rate limit): set runs_per_second too",
         ));
     }
+    if tenant.kv_max_bytes > config.kv.max_total_bytes {
+        return Err(invalid(
+            at("kv_max_bytes"),
+            format!(
+                "{} is above the store's kv.max_total_bytes of {}",
+                tenant.kv_max_bytes, config.kv.max_total_bytes
+            ),
+        ));
+    }
+    if tenant.kv_max_namespaces > config.kv.max_namespaces {
+        return Err(invalid(
+            at("kv_max_namespaces"),
+            format!(
+                "{} is above the store's kv.max_namespaces of {}",
+                tenant.kv_max_namespaces, config.kv.max_namespaces
+            ),
+        ));
+    }
     if tenant.runs_per_second > 1_000_000.0 {
         return Err(invalid(
             at("runs_per_second"),
@@ -461,6 +479,8 @@ mod tests {
         assert!(build_err("mounts = { nowhere = \"ro\" }").contains("tenants.acme.mounts.nowhere"));
         assert!(build_err("kv_namespaces = [\"a/b\"]").contains("tenants.acme.kv_namespaces[0]"));
         assert!(build_err("runs_per_second = -1").contains("tenants.acme.runs_per_second"));
+        assert!(build_err("kv_max_bytes = 99999999999").contains("tenants.acme.kv_max_bytes"));
+        assert!(build_err("kv_max_namespaces = 99999999").contains("kv.max_namespaces of 10000"));
         assert!(build_err("key_sha256 = [\"00\"]").contains("tenants.acme.key_sha256[0]"));
         assert!(build_err("burst = 5").contains("tenants.acme.burst"));
         let env = BTreeMap::new();

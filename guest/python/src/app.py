@@ -21,12 +21,38 @@ import goru_cell
 import goru_run
 
 import wit_world
-from wit_world import Display, GuestError, Outcome, RunOptions
+from wit_world import RunOptions
+from wit_world.imports import report
 
 goru_build.compile_stdlib_if_requested()
 goru_asyncio.install()
 goru_preload.import_common_modules()
 goru_prelude.install(builtins)
+
+
+def _install_exit_report() -> None:
+    """`os._exit(code)` tells the host its code before leaving.
+
+    The component's WASI exit carries only success or failure, so without
+    this every `os._exit(3)` would reach the host as 1. Nothing else runs
+    before the exit (no `finally`, no atexit), as with CPython's own.
+    """
+    import os
+    import posix
+
+    leave = posix._exit
+
+    def _exit(code):
+        status = goru_run.exit_status(code)
+        error = report.GuestError("SystemExit", str(status), "", False) if status else None
+        report.outcome(status, error, None)
+        leave(code)
+
+    _exit.__doc__ = leave.__doc__
+    os._exit = posix._exit = _exit
+
+
+_install_exit_report()
 
 
 # The namespace a session's cells share; None until a session's first cell.
@@ -75,17 +101,17 @@ def _namespace(keep: bool) -> dict:
 
 
 class WitWorld(wit_world.WitWorld):
-    def run(self, code: str, options: RunOptions) -> Outcome:
+    def run(self, code: str, options: RunOptions) -> None:
         # An exception escaping an export traps the instance, so everything is caught.
         try:
             _fresh_run_state(options)
             namespace = _namespace(options.keep_globals)
             exit_code, error, value = goru_run.execute(code, namespace, options.max_text_bytes)
             goru_run.flush()
-            return Outcome(
-                exit_code=exit_code,
-                error=None if error is None else GuestError(*error),
-                value=None if value is None else Display(*value),
+            report.outcome(
+                exit_code,
+                None if error is None else report.GuestError(*error),
+                None if value is None else report.Display(*value),
             )
         except BaseException as exc:  # noqa: BLE001 - e.g. MemoryError while reporting
-            return Outcome(exit_code=1, error=GuestError(type(exc).__name__, "", ""), value=None)
+            report.outcome(1, report.GuestError(type(exc).__name__, "", "", False), None)

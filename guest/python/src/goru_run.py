@@ -3,7 +3,7 @@ with the code, whatever carries the answer back (the `python` guest's WIT
 records, `python-sci`'s door frames).
 
 An outcome is a plain tuple `(exit_code, error, value)`: `error` is
-`(type_name, message, traceback)` or None, `value` is goru_cell's display
+`(type_name, message, traceback, truncated)` or None, `value` is goru_cell's display
 `(plain, html, truncated)` or None.
 """
 
@@ -28,7 +28,7 @@ def execute(code: str, namespace: dict, cap: int):
             return 0, None, None
         return 0, None, goru_cell.display(value, cap)
     except SystemExit as exc:
-        return _exit_outcome(exc)
+        return _exit_outcome(exc, cap)
     except BaseException as exc:  # noqa: BLE001 - reported as data
         error = describe(exc, cap)
         try:
@@ -39,35 +39,70 @@ def execute(code: str, namespace: dict, cap: int):
 
 
 def describe(exc: BaseException, cap: int):
-    """(type_name, message, traceback) of `exc`, each cut to `cap` bytes."""
+    """(type_name, message, traceback, truncated) of `exc`, each text cut to
+    `cap` bytes (the type name to a line's worth)."""
+    try:
+        message = str(exc)
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not escape
+        message = "<unprintable exception>"
+    name, cut_name = goru_cell.cut(type(exc).__name__, 256)
+    message, cut_message = goru_cell.cut(message, cap)
+    text, cut_text = goru_cell.cut(_traceback(exc, name, message), cap)
+    return name, message, text, cut_name or cut_message or cut_text
+
+
+def _traceback(exc: BaseException, name: str, message: str) -> str:
+    """The traceback as CPython prints it, from the user's first frame on.
+
+    A huge message or note (formatting copies it several times) can run the
+    guest out of memory: then the stack alone, ending with the cut message.
+    """
     import traceback
 
     try:
         tb = exc.__traceback__
         while tb is not None and tb.tb_frame.f_globals.get("__name__") in _OWN_MODULES:
             tb = tb.tb_next
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
-    except BaseException:  # noqa: BLE001 - formatting itself can fail (MemoryError)
-        text = f"{type(exc).__name__}\n"
+    except BaseException:  # noqa: BLE001
+        tb = None
     try:
-        message = str(exc)
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not escape
-        message = "<unprintable exception>"
-    name = goru_cell.cut(type(exc).__name__, 256)[0]
-    return name, goru_cell.cut(message, cap)[0], goru_cell.cut(text, cap)[0]
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except BaseException:  # noqa: BLE001 - MemoryError, a hostile __str__ or note
+        pass
+    try:
+        stack = "".join(traceback.format_tb(tb))
+        head = "Traceback (most recent call last):\n" if stack else ""
+        return f"{head}{stack}{name}: {message}\n"
+    except BaseException:  # noqa: BLE001
+        return f"{name}\n"
 
 
-def _exit_outcome(exc: SystemExit):
+def _exit_outcome(exc: SystemExit, cap: int):
     code = exc.code
     if code is None or code == 0 or code is False:
         return 0, None, None
     if isinstance(code, int) and not isinstance(code, bool):
-        status = code & 0xFF if code >= 0 else 1
-        return status or 1, ("SystemExit", str(code), ""), None
+        return exit_status(code), ("SystemExit", str(code), "", False), None
     # `sys.exit("message")` prints the message and exits with 1, as CPython does.
-    message = goru_cell.cut(str(code), 64 * 1024)[0]
+    try:
+        text = str(code)
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not escape
+        text = "<unprintable exit message>"
+    message, truncated = goru_cell.cut(text, cap)
     sys.stderr.write(f"{message}\n")
-    return 1, ("SystemExit", message, ""), None
+    return 1, ("SystemExit", message, "", truncated), None
+
+
+def exit_status(code) -> int:
+    """The process status an exit with `code` gives: its low byte, and 1
+    for a non-zero code whose low byte is 0 or a negative one."""
+    try:
+        code = int(code)
+    except BaseException:  # noqa: BLE001
+        return 1
+    if code == 0:
+        return 0
+    return (code & 0xFF if code > 0 else 0) or 1
 
 
 def flush() -> None:

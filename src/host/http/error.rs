@@ -29,11 +29,14 @@ pub enum HttpError {
         "host {host:?} port {port} is not in allowed_hosts (a pattern without a port allows only the scheme's default port)"
     )]
     PortNotAllowed { host: String, port: u16 },
+    /// The address itself is the operator's to know (it may map the
+    /// internal network): the guest learns only its kind.
     #[error(
-        "host {host:?} resolves to {addr} ({reason} address), which is not allowed: only public addresses unless allow-listed by the operator"
+        "host {host:?} resolves to a {reason} address, which is not allowed: only public addresses unless allow-listed by the operator"
     )]
     AddressNotAllowed {
         host: String,
+        /// For the operator's log, never in the message.
         addr: IpAddr,
         reason: &'static str,
     },

@@ -68,6 +68,7 @@ impl Policy {
         // would hand the choice to whoever controls the DNS answer.
         for addr in &addrs {
             address::check(addr.ip(), &self.addresses).map_err(|reason| {
+                tracing::info!(%host, addr = %addr.ip(), reason, "HTTP to a refused address");
                 HttpError::AddressNotAllowed {
                     host: host.to_string(),
                     addr: addr.ip(),

@@ -2,64 +2,80 @@
 //!
 //! Each operation holds the namespace's shard lock for its whole check and
 //! update, so limits are enforced atomically and a key is never half written.
+//! Bytes are also counted across namespaces, for the whole store
+//! (`kv.max_total_bytes`) and per tenant (`kv_max_bytes`), by atomic
+//! reservations made under that same lock.
+//!
+//! Nothing holds a shard lock for work that grows with a namespace's size:
+//! expired entries are found through an expiry index and removed a bounded
+//! batch at a time (each entry once, paid for by the write that made it), and
+//! a namespace left empty is removed from the map at once. `sweep` reclaims
+//! what expires in namespaces nobody touches again.
+
+mod namespace;
+mod usage;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
-use super::{KvError, KvLimits, KvStore, check_stored_namespace};
+use self::namespace::{Entry, Freed, Namespace};
+use self::usage::{Over, Usage};
+use super::{KvError, KvLimits, KvStore, ScopeQuota, check_stored_namespace};
+
+/// Expired entries a write removes before its own check.
+const PURGE_PER_WRITE: usize = 64;
+/// Expired entries a sweep removes from one namespace per lock.
+const PURGE_PER_SWEEP: usize = 1024;
 
 #[derive(Debug)]
-struct Entry {
-    value: String,
-    expires: Option<Instant>,
-}
-
-impl Entry {
-    fn live(&self, now: Instant) -> bool {
-        self.expires.is_none_or(|t| t > now)
-    }
-}
-
-#[derive(Debug, Default)]
-struct Namespace {
-    entries: HashMap<String, Entry>,
-    /// Sum of key and value lengths of the entries.
-    bytes: usize,
-}
-
-impl Namespace {
-    fn purge_expired(&mut self, now: Instant) {
-        let before = self.entries.len();
-        if before == 0 {
-            return;
-        }
-        let mut freed = 0;
-        self.entries.retain(|k, e| {
-            let keep = e.live(now);
-            if !keep {
-                freed += k.len() + e.value.len();
-            }
-            keep
-        });
-        self.bytes -= freed;
-    }
-}
-
-#[derive(Debug, Default)]
 pub struct MemoryKv {
     namespaces: DashMap<String, Namespace>,
     limits: KvLimits,
+    /// The whole store: `max_total_bytes`, `max_namespaces`.
+    total: Usage,
+    /// Scopes (tenants) with quotas of their own; fixed at start-up.
+    scopes: HashMap<String, Arc<Usage>>,
+}
+
+impl Default for MemoryKv {
+    fn default() -> Self {
+        Self::new(KvLimits::default())
+    }
 }
 
 impl MemoryKv {
     pub fn new(limits: KvLimits) -> Self {
+        Self::with_quotas(limits, HashMap::new())
+    }
+
+    /// A store whose scopes (a tenant's stored names, `scope/namespace`)
+    /// may have quotas of their own under the store's limits.
+    pub fn with_quotas(limits: KvLimits, quotas: HashMap<String, ScopeQuota>) -> Self {
+        let scopes = quotas
+            .into_iter()
+            .filter(|(_, q)| q.max_bytes > 0 || q.max_namespaces > 0)
+            .map(|(scope, q)| (scope, Arc::new(Usage::new(q.max_bytes, q.max_namespaces))))
+            .collect();
         Self {
             namespaces: DashMap::new(),
+            total: Usage::new(limits.max_total_bytes, limits.max_namespaces),
             limits,
+            scopes,
         }
+    }
+
+    /// Bytes held across every namespace.
+    pub fn total_bytes(&self) -> usize {
+        self.total.bytes()
+    }
+
+    /// Namespaces held.
+    pub fn namespace_count(&self) -> usize {
+        self.total.namespaces()
     }
 
     fn check_key(&self, key: &str) -> Result<(), KvError> {
@@ -74,6 +90,129 @@ impl MemoryKv {
         }
         Ok(())
     }
+
+    /// The quota of the scope `stored` belongs to, if it has one.
+    fn scope(&self, stored: &str) -> Option<&Usage> {
+        let (scope, _) = stored.split_once('/')?;
+        self.scopes.get(scope).map(Arc::as_ref)
+    }
+
+    fn release(&self, scope: Option<&Usage>, freed: Freed) {
+        if freed.bytes > 0 {
+            self.total.release_bytes(freed.bytes);
+            if let Some(scope) = scope {
+                scope.release_bytes(freed.bytes);
+            }
+        }
+    }
+
+    /// Counts a new namespace against the store's and the scope's limits.
+    fn reserve_namespace(&self, scope: Option<&Usage>) -> Result<(), KvError> {
+        self.total
+            .reserve_namespace()
+            .map_err(|over| KvError::TooManyNamespaces { max: over.max })?;
+        if let Some(scope) = scope
+            && let Err(over) = scope.reserve_namespace()
+        {
+            self.total.release_namespace();
+            return Err(KvError::TenantNamespaces { max: over.max });
+        }
+        Ok(())
+    }
+
+    /// Counts `more` bytes against the scope's and the store's limits.
+    fn reserve_bytes(&self, scope: Option<&Usage>, more: usize) -> Result<(), KvError> {
+        if let Some(scope) = scope {
+            scope
+                .reserve_bytes(more)
+                .map_err(|Over { would, max }| KvError::TenantFull { would, max })?;
+        }
+        if let Err(Over { would, max }) = self.total.reserve_bytes(more) {
+            if let Some(scope) = scope {
+                scope.release_bytes(more);
+            }
+            return Err(KvError::StoreFull { would, max });
+        }
+        Ok(())
+    }
+
+    /// Removes `namespace` if it is empty, and uncounts it.
+    fn reclaim(&self, namespace: &str) {
+        if self
+            .namespaces
+            .remove_if(namespace, |_, ns| ns.is_empty())
+            .is_some()
+        {
+            self.total.release_namespace();
+            if let Some(scope) = self.scope(namespace) {
+                scope.release_namespace();
+            }
+        }
+    }
+
+    /// Checks and writes `key` in the locked `ns`.
+    fn write(
+        &self,
+        ns: &mut Namespace,
+        namespace: &str,
+        key: &str,
+        value: String,
+        expires: Option<Instant>,
+        now: Instant,
+    ) -> Result<(), KvError> {
+        let scope = self.scope(namespace);
+        let limits = &self.limits;
+        let freed = ns.purge_expired(now, PURGE_PER_WRITE);
+        self.release(scope, freed);
+        let over = |ns: &Namespace| {
+            (ns.get(key).is_none() && ns.len() >= limits.max_keys_per_namespace)
+                || ns.bytes_after(key, value.len()) > limits.max_bytes_per_namespace
+        };
+        if over(ns) && ns.has_expired(now) {
+            // Room held by expired entries is room: free all of it first.
+            let freed = ns.purge_expired(now, usize::MAX);
+            self.release(scope, freed);
+        }
+        if ns.get(key).is_none() && ns.len() >= limits.max_keys_per_namespace {
+            return Err(KvError::TooManyKeys {
+                namespace: namespace.to_owned(),
+                max: limits.max_keys_per_namespace,
+            });
+        }
+        let would = ns.bytes_after(key, value.len());
+        if would > limits.max_bytes_per_namespace {
+            return Err(KvError::NamespaceFull {
+                namespace: namespace.to_owned(),
+                would,
+                max: limits.max_bytes_per_namespace,
+            });
+        }
+        match would.checked_sub(ns.bytes()) {
+            Some(more) if more > 0 => {
+                if let Err(e) = self.reserve_bytes(scope, more) {
+                    if !ns.has_expired(now) {
+                        return Err(e);
+                    }
+                    // The store's or the tenant's room may be held by this
+                    // namespace's expired entries: free them and ask again.
+                    let freed = ns.purge_expired(now, usize::MAX);
+                    self.release(scope, freed);
+                    let would = ns.bytes_after(key, value.len());
+                    self.reserve_bytes(scope, would.saturating_sub(ns.bytes()))?;
+                }
+            }
+            Some(_) => {}
+            None => self.release(
+                scope,
+                Freed {
+                    entries: 0,
+                    bytes: ns.bytes() - would,
+                },
+            ),
+        }
+        ns.insert(key, Entry { value, expires });
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -82,12 +221,10 @@ impl KvStore for MemoryKv {
         check_stored_namespace(namespace)?;
         self.check_key(key)?;
         let now = Instant::now();
-        Ok(self.namespaces.get(namespace).and_then(|ns| {
-            ns.entries
-                .get(key)
-                .filter(|e| e.live(now))
-                .map(|e| e.value.clone())
-        }))
+        Ok(self
+            .namespaces
+            .get(namespace)
+            .and_then(|ns| ns.get(key).filter(|e| e.live(now)).map(|e| e.value.clone())))
     }
 
     async fn set(
@@ -99,60 +236,50 @@ impl KvStore for MemoryKv {
     ) -> Result<(), KvError> {
         check_stored_namespace(namespace)?;
         self.check_key(key)?;
-        let limits = &self.limits;
-        if value.len() > limits.max_value_bytes {
+        if value.len() > self.limits.max_value_bytes {
             return Err(KvError::ValueTooLarge {
                 len: value.len(),
-                max: limits.max_value_bytes,
-            });
-        }
-        // Counting namespaces and inserting one are not one atomic step across
-        // shards; the limit may be overshot by a few under a creation race,
-        // never by more than the number of concurrent creators.
-        let is_new = !self.namespaces.contains_key(namespace);
-        if is_new && self.namespaces.len() >= limits.max_namespaces {
-            return Err(KvError::TooManyNamespaces {
-                max: limits.max_namespaces,
+                max: self.limits.max_value_bytes,
             });
         }
         let now = Instant::now();
-        let mut ns = match self.namespaces.entry(namespace.to_owned()) {
-            MapEntry::Occupied(o) => o.into_ref(),
-            MapEntry::Vacant(v) => v.insert(Namespace::default()),
-        };
-        ns.purge_expired(now);
-        let old = ns.entries.get(key).map(|e| key.len() + e.value.len());
-        if old.is_none() && ns.entries.len() >= limits.max_keys_per_namespace {
-            return Err(KvError::TooManyKeys {
-                namespace: namespace.to_owned(),
-                max: limits.max_keys_per_namespace,
-            });
-        }
-        let would = ns.bytes - old.unwrap_or(0) + key.len() + value.len();
-        if would > limits.max_bytes_per_namespace {
-            return Err(KvError::NamespaceFull {
-                namespace: namespace.to_owned(),
-                would,
-                max: limits.max_bytes_per_namespace,
-            });
-        }
-        ns.bytes = would;
         let expires = ttl.map(|t| now + t);
-        ns.entries.insert(key.to_owned(), Entry { value, expires });
-        Ok(())
+        let written = {
+            let mut ns = match self.namespaces.entry(namespace.to_owned()) {
+                MapEntry::Occupied(o) => o.into_ref(),
+                MapEntry::Vacant(v) => {
+                    // Counted under the shard lock: no race can overshoot.
+                    self.reserve_namespace(self.scope(namespace))?;
+                    v.insert(Namespace::default())
+                }
+            };
+            let written = self.write(&mut ns, namespace, key, value, expires, now);
+            (written, ns.is_empty())
+        };
+        if written.1 {
+            self.reclaim(namespace);
+        }
+        written.0
     }
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
         check_stored_namespace(namespace)?;
         self.check_key(key)?;
         let now = Instant::now();
-        let Some(mut ns) = self.namespaces.get_mut(namespace) else {
-            return Ok(false);
+        let (existed, empty) = {
+            let Some(mut ns) = self.namespaces.get_mut(namespace) else {
+                return Ok(false);
+            };
+            let removed = ns.remove(key);
+            let existed = removed.as_ref().is_some_and(|e| e.live(now));
+            if let Some(e) = removed {
+                let bytes = key.len() + e.value.len();
+                self.release(self.scope(namespace), Freed { entries: 1, bytes });
+            }
+            (existed, ns.is_empty())
         };
-        let removed = ns.entries.remove(key);
-        let existed = removed.as_ref().is_some_and(|e| e.live(now));
-        if let Some(e) = removed {
-            ns.bytes -= key.len() + e.value.len();
+        if empty {
+            self.reclaim(namespace);
         }
         Ok(existed)
     }
@@ -164,8 +291,7 @@ impl KvStore for MemoryKv {
             .namespaces
             .get(namespace)
             .map(|ns| {
-                ns.entries
-                    .iter()
+                ns.iter()
                     .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
                     .map(|(k, _)| k.clone())
                     .collect()
@@ -173,6 +299,33 @@ impl KvStore for MemoryKv {
             .unwrap_or_default();
         keys.sort_unstable();
         Ok(keys)
+    }
+
+    fn sweep(&self) {
+        let now = Instant::now();
+        // One cheap look per namespace under each shard's read lock.
+        let due: Vec<String> = self
+            .namespaces
+            .iter()
+            .filter(|ns| ns.has_expired(now) || ns.is_empty())
+            .map(|ns| ns.key().clone())
+            .collect();
+        for namespace in due {
+            // A bounded batch per lock, until nothing expired is left.
+            let empty = loop {
+                let Some(mut ns) = self.namespaces.get_mut(&namespace) else {
+                    break false;
+                };
+                let freed = ns.purge_expired(now, PURGE_PER_SWEEP);
+                self.release(self.scope(&namespace), freed);
+                if freed.entries < PURGE_PER_SWEEP {
+                    break ns.is_empty();
+                }
+            };
+            if empty {
+                self.reclaim(&namespace);
+            }
+        }
     }
 }
 
@@ -189,6 +342,7 @@ mod tests {
             max_keys_per_namespace: 3,
             max_bytes_per_namespace: 40,
             max_namespaces: 2,
+            max_total_bytes: 1000,
         })
     }
 
@@ -282,6 +436,130 @@ mod tests {
             v.chars().all(|c| c == v.chars().next().unwrap()),
             "one writer's value, whole"
         );
-        assert_eq!(kv.namespaces.get("ns").unwrap().bytes, 1 + v.len());
+        assert_eq!(kv.namespaces.get("ns").unwrap().bytes(), 1 + v.len());
+        assert_eq!(kv.total_bytes(), 1 + v.len());
+    }
+
+    #[tokio::test]
+    async fn a_namespace_left_empty_is_reclaimed_at_once() {
+        let kv = small();
+        kv.set("one", "k", "v".into(), None).await.unwrap();
+        kv.set("two", "k", "v".into(), None).await.unwrap();
+        assert!(kv.delete("one", "k").await.unwrap());
+        assert_eq!((kv.namespace_count(), kv.total_bytes()), (1, 2));
+        // Its place is free for another namespace.
+        kv.set("three", "k", "v".into(), None).await.unwrap();
+        assert!(kv.namespaces.get("one").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_sweep_reclaims_expired_entries_and_their_namespaces() {
+        let kv = small();
+        let ttl = Some(Duration::from_millis(10));
+        kv.set("one", "a", "v".into(), ttl).await.unwrap();
+        kv.set("one", "b", "v".into(), ttl).await.unwrap();
+        kv.set("two", "k", "v".into(), None).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        kv.sweep();
+        assert_eq!((kv.namespace_count(), kv.total_bytes()), (1, 2));
+        kv.set("three", "k", "v".into(), None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn room_held_by_expired_entries_is_given_to_a_write() {
+        let kv = small();
+        for k in ["a", "b", "c"] {
+            kv.set("ns", k, "v".into(), Some(Duration::from_millis(10)))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        kv.set("ns", "d", "x".repeat(16), None).await.unwrap();
+        assert_eq!(kv.total_bytes(), 17);
+    }
+
+    #[tokio::test]
+    async fn the_store_wide_byte_cap_holds_across_namespaces() {
+        let kv = MemoryKv::new(KvLimits {
+            max_total_bytes: 100,
+            ..KvLimits::default()
+        });
+        kv.set("a", "k", "x".repeat(60), None).await.unwrap();
+        let refused = kv.set("b", "k", "x".repeat(60), None).await;
+        assert_eq!(
+            refused,
+            Err(KvError::StoreFull {
+                would: 122,
+                max: 100
+            })
+        );
+        assert!(
+            refused
+                .unwrap_err()
+                .to_string()
+                .contains("kv.max_total_bytes")
+        );
+        // The refused write left no empty namespace behind.
+        assert_eq!(kv.namespace_count(), 1);
+        // Shrinking a value frees room.
+        kv.set("a", "k", "x".into(), None).await.unwrap();
+        kv.set("b", "k", "x".repeat(60), None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_tenant_quota_binds_its_scope_only() {
+        let quotas = HashMap::from([(
+            "small".to_owned(),
+            ScopeQuota {
+                max_bytes: 50,
+                max_namespaces: 1,
+            },
+        )]);
+        let kv = MemoryKv::with_quotas(KvLimits::default(), quotas);
+        kv.set("small/a", "k", "x".repeat(40), None).await.unwrap();
+        assert_eq!(
+            kv.set("small/a", "j", "x".repeat(40), None).await,
+            Err(KvError::TenantFull { would: 82, max: 50 })
+        );
+        assert_eq!(
+            kv.set("small/b", "k", "x".into(), None).await,
+            Err(KvError::TenantNamespaces { max: 1 })
+        );
+        kv.set("big/a", "k", "x".repeat(400), None).await.unwrap();
+        kv.set("big/b", "k", "x".repeat(400), None).await.unwrap();
+        // Deleting frees the tenant's room and its namespace.
+        kv.delete("small/a", "k").await.unwrap();
+        kv.set("small/b", "k", "x".repeat(48), None).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_never_pass_the_store_cap_together() {
+        let kv = Arc::new(MemoryKv::new(KvLimits {
+            max_total_bytes: 10_000,
+            ..KvLimits::default()
+        }));
+        let writers = (0..16).map(|i| {
+            let kv = kv.clone();
+            tokio::spawn(async move {
+                let mut stored = 0;
+                for k in 0..100 {
+                    let (ns, key) = (format!("ns{i}"), format!("k{k}"));
+                    if kv.set(&ns, &key, "x".repeat(98), None).await.is_ok() {
+                        stored += 1;
+                    }
+                }
+                stored
+            })
+        });
+        let stored: usize = futures::future::join_all(writers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .sum();
+        // Each entry is "kN" or "kNN" plus 98 bytes: the cap fits 97 to 100.
+        assert!((97..=100).contains(&stored), "{stored}");
+        let held: usize = kv.namespaces.iter().map(|ns| ns.bytes()).sum();
+        assert_eq!(kv.total_bytes(), held);
+        assert!(held <= 10_000);
     }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use functions::register;
 pub use memory::MemoryKv;
+
 pub use scoped::ScopedKv;
 
 /// Limits every store enforces, with errors that name the limit.
@@ -25,6 +26,17 @@ pub struct KvLimits {
     pub max_value_bytes: usize,
     pub max_keys_per_namespace: usize,
     pub max_bytes_per_namespace: usize,
+    /// Shared namespaces held at once (a run's private one is not counted).
+    pub max_namespaces: usize,
+    /// Bytes (keys and values) across every shared namespace.
+    pub max_total_bytes: usize,
+}
+
+/// What one tenant's namespaces may hold together, under the store's limits;
+/// 0 = no limit of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScopeQuota {
+    pub max_bytes: usize,
     pub max_namespaces: usize,
 }
 
@@ -36,6 +48,7 @@ impl Default for KvLimits {
             max_keys_per_namespace: 10_000,
             max_bytes_per_namespace: 64 << 20,
             max_namespaces: 10_000,
+            max_total_bytes: 1 << 30,
         }
     }
 }
@@ -58,8 +71,16 @@ pub enum KvError {
         would: usize,
         max: usize,
     },
-    #[error("{max} namespaces exist, the limit")]
+    #[error("{max} namespaces exist, the limit (kv.max_namespaces)")]
     TooManyNamespaces { max: usize },
+    #[error("the KV store would hold {would} bytes, above its limit of {max} (kv.max_total_bytes)")]
+    StoreFull { would: usize, max: usize },
+    #[error(
+        "this tenant's namespaces would hold {would} bytes, above its limit of {max} (kv_max_bytes)"
+    )]
+    TenantFull { would: usize, max: usize },
+    #[error("this tenant has {max} namespaces, its limit (kv_max_namespaces)")]
+    TenantNamespaces { max: usize },
     #[error("ttl_seconds must be a positive number, at most {max}")]
     InvalidTtl { max: u64 },
 }
@@ -83,6 +104,9 @@ pub trait KvStore: Send + Sync + std::fmt::Debug {
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError>;
     /// Keys starting with `prefix`, sorted.
     async fn keys(&self, namespace: &str, prefix: &str) -> Result<Vec<String>, KvError>;
+    /// Reclaims what expired in namespaces nobody wrote to since; called
+    /// periodically. Stores that expire by themselves do nothing.
+    fn sweep(&self) {}
 }
 
 pub fn check_namespace(namespace: &str) -> Result<(), KvError> {

@@ -51,8 +51,8 @@ enum Frame {
 #[derive(Debug, Deserialize)]
 struct Finish {
     exit_code: i32,
-    /// `(type_name, message, traceback)`.
-    error: Option<(String, String, String)>,
+    /// `(type_name, message, traceback, truncated)`.
+    error: Option<(String, String, String, bool)>,
     /// `(plain, html, truncated)`.
     value: Option<(String, Option<String>, bool)>,
     #[serde(default)]
@@ -113,10 +113,9 @@ impl DoorState {
                 exit_code: finish.exit_code,
                 error: finish
                     .error
-                    .map(|(type_name, message, traceback)| GuestError {
-                        type_name,
-                        message,
-                        traceback,
+                    .map(|(type_name, message, traceback, truncated)| GuestError {
+                        truncated,
+                        ..GuestError::new(type_name, message, traceback)
                     }),
                 result: finish.value.map(|(plain, html, truncated)| Display {
                     plain,
@@ -128,13 +127,13 @@ impl DoorState {
             // traceback is in stderr.
             None => GuestEnd::Returned {
                 exit_code: if exit_code == 0 { 1 } else { exit_code },
-                error: Some(GuestError {
-                    type_name: "RuntimeError".to_owned(),
-                    message: format!(
+                error: Some(GuestError::new(
+                    "RuntimeError",
+                    format!(
                         "python-sci ended (exit code {exit_code}) before reporting an outcome; see stderr"
                     ),
-                    traceback: String::new(),
-                }),
+                    "",
+                )),
                 result: None,
             },
         }

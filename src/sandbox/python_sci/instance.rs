@@ -122,10 +122,11 @@ impl Prepared {
                 }
                 Ok(code) => code,
                 Err(e) => match e.downcast_ref::<I32Exit>() {
-                    Some(I32Exit(code)) => {
-                        // The guest left through `proc_exit`: nothing runs after it.
+                    Some(&I32Exit(code)) => {
+                        // The guest left through `proc_exit`: nothing runs
+                        // after it. (The user's `os._exit` reports first.)
                         sound = false;
-                        *code
+                        code
                     }
                     None => return GuestEnd::Trapped(e),
                 },
