@@ -285,9 +285,10 @@ async fn every_client_error_is_json_naming_what_is_wrong() {
 
 /// `null` for an optional field is the same as leaving it out, everywhere;
 /// a whole number may carry a zero fraction (JSON Schema's `integer` allows
-/// `1000.0`); a real fraction is refused naming the field.
+/// `1000.0`); a real fraction is refused naming the field; an object written
+/// as an array (which serde would take, field by field) is refused.
 #[tokio::test]
-async fn null_means_absent_and_whole_numbers_may_be_floats() {
+async fn null_means_absent_whole_numbers_may_be_floats_and_objects_are_objects() {
     let s = start_server(server_config()).await;
     let nulls =
         json!({"code": "print(1)", "language": null, "stdin": null, "policy": null, "files": null});
@@ -316,6 +317,22 @@ async fn null_means_absent_and_whole_numbers_may_be_floats() {
         "{body}"
     );
     assert_matches_spec("/run", "post", 400, &body);
+    let arrays = [
+        (json!(["print(1)"]), None),
+        (
+            json!({"code": "print(1)", "policy": [null, null]}),
+            Some("policy"),
+        ),
+        (
+            json!({"code": "print(1)", "files": [["a.txt", "x"]]}),
+            Some("files[0]"),
+        ),
+    ];
+    for (request, field) in arrays {
+        let (status, body) = post_run(&s, request.clone()).await;
+        assert_eq!(status, 400, "{request}: {body}");
+        assert_eq!(body["error"]["field"].as_str(), field, "{request}: {body}");
+    }
 }
 
 /// Long CPU-bound runs move aside after their first 100 ms: a short run

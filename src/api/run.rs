@@ -14,7 +14,7 @@ use axum::response::Response;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::lenient::{null_as_default, whole_number};
+use super::lenient::{ObjectsOnly, null_as_default, object_or_null, objects_or_null, whole_number};
 use super::stream;
 use crate::host::fs::MountRequest;
 use crate::host::{Grants, GrantsUsed};
@@ -29,10 +29,10 @@ pub struct RunBody {
     pub language: Option<String>,
     #[serde(default)]
     pub stdin: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub policy: Policy,
     /// Placed in the working directory (`/work`) before the code runs.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "objects_or_null")]
     pub files: Vec<FileBody>,
 }
 
@@ -102,7 +102,7 @@ pub struct Policy {
     #[serde(default)]
     pub kv_namespace: Option<String>,
     /// Configured mount points by name, with the guest path and mode.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "objects_or_null")]
     pub mounts: Vec<MountRequest>,
 }
 
@@ -233,43 +233,56 @@ pub(super) fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Resul
 fn decode_one<T: serde::de::DeserializeOwned>(
     de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
 ) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::bad(
-                "invalid_json",
-                None,
-                format!("request body is not valid JSON: {inner}"),
-            );
-        }
-        let message = inner.to_string();
-        // serde names unknown and missing fields in backticks.
-        let named = message.split('`').nth(1).map(str::to_owned);
-        let parent = if path == "." {
-            String::new()
-        } else {
-            format!("{path}.")
-        };
-        if message.starts_with("unknown field") {
-            // serde_path_to_error's path already ends at the unknown field.
-            let field = path.clone();
-            ApiError::bad(
-                "unknown_field",
-                field.clone(),
-                format!("unknown field {field}: {message}"),
-            )
-        } else if message.starts_with("missing field") {
-            let field = format!("{parent}{}", named.unwrap_or_default());
-            ApiError::bad(
-                "missing_field",
-                field.clone(),
-                format!("missing required field {field}"),
-            )
-        } else {
-            ApiError::bad("invalid_field", path.clone(), format!("{path}: {message}"))
-        }
-    })
+    let mut track = serde_path_to_error::Track::new();
+    let decoded = T::deserialize(ObjectsOnly(serde_path_to_error::Deserializer::new(
+        &mut *de, &mut track,
+    )));
+    decoded
+        .map_err(|inner| serde_path_to_error::Error::new(track.path(), inner))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return ApiError::bad(
+                    "invalid_json",
+                    None,
+                    format!("request body is not valid JSON: {inner}"),
+                );
+            }
+            let message = inner.to_string();
+            // serde names unknown and missing fields in backticks.
+            let named = message.split('`').nth(1).map(str::to_owned);
+            let parent = if path == "." {
+                String::new()
+            } else {
+                format!("{path}.")
+            };
+            if message.starts_with("unknown field") {
+                // serde_path_to_error's path already ends at the unknown field.
+                let field = path.clone();
+                ApiError::bad(
+                    "unknown_field",
+                    field.clone(),
+                    format!("unknown field {field}: {message}"),
+                )
+            } else if message.starts_with("missing field") {
+                let field = format!("{parent}{}", named.unwrap_or_default());
+                ApiError::bad(
+                    "missing_field",
+                    field.clone(),
+                    format!("missing required field {field}"),
+                )
+            } else if path == "." {
+                // The body itself: an array, a string, a number.
+                ApiError::bad(
+                    "invalid_body",
+                    None,
+                    format!("the request body must be a JSON object: {message}"),
+                )
+            } else {
+                ApiError::bad("invalid_field", path.clone(), format!("{path}: {message}"))
+            }
+        })
 }
 
 const MIB: u64 = 1 << 20;
@@ -374,8 +387,8 @@ mod tests {
         }
         assert!(decode(b"{\"code\": \"\"} \n").is_ok());
         assert_eq!(
-            field_of(r#"[{"code": ""}]"#).0,
-            "invalid_field",
+            field_of(r#"[{"code": ""}]"#),
+            ("invalid_body".into(), None),
             "an array is not a request"
         );
     }

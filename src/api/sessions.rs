@@ -17,7 +17,7 @@ use axum::response::Response;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use super::lenient::{null_as_default, whole_number};
+use super::lenient::{object_or_null, objects_or_null, whole_number};
 use super::run::{
     Audit, FileBody, Policy, check_content_type, decode_files, decode_json, record_run,
 };
@@ -31,7 +31,7 @@ use crate::session::{Front, Owner, SessionError, SessionInfo};
 pub struct CreateBody {
     #[serde(default)]
     pub language: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub policy: Policy,
     /// Idle expiry in seconds; each cell restarts it.
     #[serde(default, deserialize_with = "whole_number")]
@@ -45,7 +45,7 @@ pub struct CellBody {
     #[serde(default)]
     pub stdin: Option<String>,
     /// Placed in the session's working directory before the cell runs.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "objects_or_null")]
     pub files: Vec<FileBody>,
 }
 

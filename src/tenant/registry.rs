@@ -297,23 +297,27 @@ fn build(
             "is set but runs_per_second is 0 (no rate limit): set runs_per_second too",
         ));
     }
-    if tenant.kv_max_bytes > config.kv.max_total_bytes {
-        return Err(invalid(
-            at("kv_max_bytes"),
-            format!(
-                "{} is above the store's kv.max_total_bytes of {}",
-                tenant.kv_max_bytes, config.kv.max_total_bytes
-            ),
-        ));
-    }
-    if tenant.kv_max_namespaces > config.kv.max_namespaces {
-        return Err(invalid(
-            at("kv_max_namespaces"),
-            format!(
-                "{} is above the store's kv.max_namespaces of {}",
-                tenant.kv_max_namespaces, config.kv.max_namespaces
-            ),
-        ));
+    let kv_quotas = [
+        (
+            "kv_max_bytes",
+            tenant.kv_max_bytes,
+            "kv.max_total_bytes",
+            config.kv.max_total_bytes,
+        ),
+        (
+            "kv_max_namespaces",
+            tenant.kv_max_namespaces,
+            "kv.max_namespaces",
+            config.kv.max_namespaces,
+        ),
+    ];
+    for (field, asked, store_key, store_max) in kv_quotas {
+        if asked > store_max {
+            return Err(invalid(
+                at(field),
+                format!("{asked} is above the store's {store_key} of {store_max}"),
+            ));
+        }
     }
     if tenant.runs_per_second > 1_000_000.0 {
         return Err(invalid(
