@@ -270,13 +270,7 @@ async fn every_client_error_is_json_naming_what_is_wrong() {
         assert_eq!(body["error"]["code"], code, "{path}: {body}");
         assert_matches_spec(route, "get", status, &body);
     }
-    let body: Value = get("/kv/ns/missing")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = s.get_json("/kv/ns/missing").await;
     assert_eq!(
         body["error"]["message"],
         "no such key \"missing\" in namespace \"ns\""
