@@ -24,13 +24,16 @@ run: build
 
 ## test: the whole suite (unit, engine integration, CLI, MCP) against the real
 ## guests. The MCP tests drive goru with the official MCP Python SDK, installed
-## pinned into build/mcp-client/venv. The benchmarks run once too
+## pinned into build/mcp-client/venv; schemathesis (build/schemathesis/venv)
+## checks the live server against openapi.yaml. The benchmarks run once too
 ## (--all-targets): they need the native baseline's venv, and share the tests'
 ## compiled-guest cache instead of compiling again.
 test: build
 	./scripts/bench/native-venv.sh
 	./scripts/pinned-venv.sh build/mcp-client/venv tests/mcp/requirements.txt \
 	    "import mcp, importlib.metadata as m; print('MCP client: mcp', m.version('mcp'))"
+	./scripts/pinned-venv.sh build/schemathesis/venv tests/schemathesis/requirements.txt \
+	    "import schemathesis, importlib.metadata as m; print('schemathesis', m.version('schemathesis'))"
 	GORU_CACHE_DIR=$(CURDIR)/target/tmp/goru-cache $(CARGO) test --release --locked --all-targets
 
 ## lint: formatting and clippy, as CI runs them

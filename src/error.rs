@@ -19,6 +19,15 @@ pub enum LimitError {
         size: u64,
         max: u64,
     },
+    #[error(
+        "{field} = {value} is below what {language} needs to start: at least {min} (its interpreter's image alone is about 100 MiB)"
+    )]
+    BelowRuntime {
+        field: &'static str,
+        value: u64,
+        min: u64,
+        language: &'static str,
+    },
 }
 
 impl LimitError {
@@ -34,7 +43,9 @@ impl LimitError {
     /// The request field the error is about.
     pub fn field(&self) -> &'static str {
         match self {
-            Self::Range { field, .. } | Self::TooLarge { field, .. } => field,
+            Self::Range { field, .. }
+            | Self::TooLarge { field, .. }
+            | Self::BelowRuntime { field, .. } => field,
         }
     }
 }

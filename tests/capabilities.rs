@@ -364,8 +364,10 @@ async fn mounts_are_granted_by_name_within_their_max_mode() {
     );
 
     let bad = s.run(json!({"code": "", "policy": mount("rwc")})).await;
+    assert_eq!(bad.status(), 403, "beyond the mount's max_mode");
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["error"]["field"], "policy.mounts[0].mode", "{body}");
+    assert_eq!(body["error"]["code"], "grant_denied", "{body}");
     let bad = s
         .run(json!({"code": "", "policy": {"mounts": [{"name": "etc", "guest_path": "/etc", "mode": "ro"}]}}))
         .await;

@@ -146,7 +146,7 @@ async fn client_errors_name_the_field_and_the_limit() {
                 r#"{"code": "", "policy": {"functions": ["get_user"]}}"#,
                 "application/json",
             ),
-            400,
+            403,
             "unknown_function",
             Some("policy.functions"),
         ),
@@ -164,8 +164,8 @@ async fn client_errors_name_the_field_and_the_limit() {
                 r#"{"code": "", "policy": {"mounts": [{"name": "x", "guest_path": "/x", "mode": "ro"}]}}"#,
                 "application/json",
             ),
-            400,
-            "invalid_grant",
+            403,
+            "grant_denied",
             Some("policy.mounts[0].name"),
         ),
         (
@@ -614,4 +614,156 @@ async fn slow_clients_are_cut_off_and_hold_no_slot() {
         assert_matches_spec("/run", "post", 408, &body);
     }
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// schemathesis, a client that knows only openapi.yaml, against the live
+/// server: examples, boundary values, fuzzed and schema-violating requests
+/// and stateful sequences (create a session, run a cell, delete it, …) must
+/// find nothing: no 5xx, no answer the spec does not describe, no valid
+/// request refused, no invalid one accepted. Installed pinned by `make test`
+/// (tests/schemathesis/requirements.txt); the rules JSON Schema cannot state
+/// are in tests/schemathesis/hooks.py.
+#[tokio::test]
+async fn schemathesis_finds_nothing_wrong_with_the_spec_or_the_server() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let st = root.join("build/schemathesis/venv/bin/st");
+    assert!(
+        st.exists(),
+        "schemathesis is missing: `make test` installs it \
+         (scripts/pinned-venv.sh build/schemathesis/venv tests/schemathesis/requirements.txt ...)"
+    );
+    let mut config = server_config();
+    // Its python-sci runs must not wait for the snapshot to be made.
+    config.server.precompile = vec!["python-sci".into()];
+    let s = start_server(config).await;
+    // It leaves its example database in the working directory.
+    let scratch = tempfile::tempdir().unwrap();
+    let out = tokio::process::Command::new(&st)
+        .current_dir(scratch.path())
+        .arg("--config-file")
+        .arg(root.join("tests/schemathesis/schemathesis.toml"))
+        .arg("run")
+        .arg(root.join("openapi.yaml"))
+        .args(["--url", &s.base, "--seed", "1", "--max-examples", "40"])
+        .args(["--no-color", "--request-timeout", "60"])
+        .env("PYTHONPATH", root.join("tests/schemathesis"))
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("schemathesis starts");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It really ran every phase against this server, not an empty spec.
+    for phase in ["✅ Examples", "✅ Coverage", "✅ Fuzzing", "✅ Stateful"] {
+        assert!(report.contains(phase), "{phase} missing:\n{report}");
+    }
+    // "N generated, N passed": every case passed, none was left out.
+    let counts = report
+        .lines()
+        .find(|l| l.contains(" generated, "))
+        .unwrap_or_else(|| panic!("no case count:\n{report}"));
+    let numbers: Vec<u64> = counts
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert!(
+        numbers.len() == 2 && numbers[0] == numbers[1] && numbers[0] > 500,
+        "{counts}\n{report}"
+    );
+}
+
+/// `/mcp` answers as MCP clients expect: no `Accept` (or `*/*`) is taken as
+/// both media types, refusals are JSON-RPC errors, only POST is served.
+#[tokio::test]
+async fn mcp_refusals_are_json_rpc_errors() {
+    let s = start_server(server_config()).await;
+    let post = |body: &'static str, accept: Option<&'static str>| {
+        let mut request = s
+            .client
+            .post(s.url("/mcp"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        request.send()
+    };
+    let list = r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}"#;
+    for accept in [None, Some("*/*")] {
+        let answer = post(list, accept).await.unwrap();
+        assert_eq!(answer.status(), 200, "Accept {accept:?}");
+        let body: Value = answer.json().await.unwrap();
+        assert!(
+            body["result"]["tools"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+    }
+    for (body, accept, status) in [
+        (list, Some("text/html"), 406),
+        (r#"{"jsonrpc": "2.0", "id": 1.5, "method": "x"}"#, None, 400),
+        (r#"[{"jsonrpc": "2.0", "id": 1, "method": "x"}]"#, None, 400),
+        ("not json", None, 400),
+    ] {
+        let answer = post(body, accept).await.unwrap();
+        assert_eq!(answer.status(), status, "{body} / {accept:?}");
+        let error: Value = answer.json().await.unwrap();
+        assert_eq!(error["jsonrpc"], "2.0", "{error}");
+        assert_eq!(error["error"]["code"], -32600, "{error}");
+        assert!(error["id"].is_null(), "{error}");
+    }
+    let get = s.client.get(s.url("/mcp")).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
+}
+
+/// Requests the server cannot serve are refused before anything starts,
+/// naming the field: python-sci below the memory its interpreter starts in,
+/// a host pattern the URL parser would read as an address however long.
+#[tokio::test]
+async fn limits_a_runtime_cannot_start_in_are_refused_by_name() {
+    let s = start_server(server_config()).await;
+    let (status, body) = post_run(
+        &s,
+        json!({"code": "print(1)", "language": "python-sci", "policy": {"memory_mb": 64}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "limit_exceeded", "{body}");
+    assert_eq!(body["error"]["field"], "policy.memory_mb", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("python-sci") && message.contains("128"),
+        "{message}"
+    );
+
+    let (status, body) = post_run(
+        &s,
+        json!({"code": "", "policy": {"allowed_hosts": ["0".repeat(254)]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "policy.allowed_hosts[0]", "{body}");
+
+    // Unused bits in base64's last character are ignored, as Python does.
+    let (status, body) = post_run(
+        &s,
+        json!({"code": "print(open('b').read())", "files": [{"path": "b", "content": "aGk=", "encoding": "base64"}, {"path": "c", "content": "aGl=", "encoding": "base64"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stdout"], "hi\n", "{body}");
+    let (status, body) = post_run(
+        &s,
+        json!({"code": "", "files": [{"path": "b", "content": " aGk=", "encoding": "base64"}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "whitespace is not base64: {body}");
+    assert_eq!(body["error"]["field"], "files[0].content", "{body}");
 }

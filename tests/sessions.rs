@@ -118,6 +118,23 @@ async fn os_exit_in_a_cell_ends_the_session_with_its_code() {
     assert_eq!(left["session"]["alive"], false, "{left}");
     let (status, body) = s.cell(&id, "1").await;
     assert_eq!(status, 410, "{body}");
+    // Deleting it still succeeds, and afterwards its id says so.
+    let deleted = s
+        .client
+        .delete(s.url(&format!("/sessions/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let (status, body) = s.cell(&id, "1").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deleted"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

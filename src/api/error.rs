@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::error::SandboxError;
-use crate::host::GrantError;
+use crate::host::{GrantError, GrantFault};
 use crate::runner::RunError;
 use crate::tenant::{AuthError, QuotaError};
 
@@ -56,7 +56,8 @@ pub enum ApiError {
     /// No key, or one that is not valid.
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
-    /// A grant (or a route) beyond what the calling tenant may have.
+    /// A grant (or a route) beyond what the calling tenant may have or the
+    /// server offers.
     #[error("{message}")]
     Forbidden {
         code: &'static str,
@@ -167,19 +168,26 @@ impl ApiError {
     }
 
     fn from_grant(e: GrantError, run_id: &str) -> Self {
-        if e.server_side {
-            tracing::error!(run_id, error = %e, "a grant failed on the host side");
-            return Self::Internal;
+        let field = format!("policy.{}", e.field);
+        let message = format!("policy.{}", e.message);
+        match e.fault {
+            GrantFault::Server => {
+                tracing::error!(run_id, error = %e, "a grant failed on the host side");
+                Self::Internal
+            }
+            // Asking for more than is offered is refused as a tenant asking
+            // beyond its grants is: 403, naming the field.
+            GrantFault::NotOffered => Self::Forbidden {
+                code: if e.field == "functions" {
+                    "unknown_function"
+                } else {
+                    "grant_denied"
+                },
+                field: Some(field),
+                message,
+            },
+            GrantFault::Invalid => Self::bad("invalid_grant", field, message),
         }
-        let code = match e.field.split(['.', '[']).next().unwrap_or_default() {
-            "functions" => "unknown_function",
-            _ => "invalid_grant",
-        };
-        Self::bad(
-            code,
-            format!("policy.{}", e.field),
-            format!("policy.{}", e.message),
-        )
     }
 
     /// Maps a sandbox refusal to the request field it is about.

@@ -187,7 +187,10 @@ pub fn app(state: AppState) -> Router {
     let body_limit = state.body_limit();
     let mut routes = Router::new();
     if state.config().mcp.enabled {
-        routes = routes.nest_service("/mcp", crate::mcp::http_service(state.clone()));
+        let mcp = tower::ServiceBuilder::new()
+            .layer(axum::middleware::from_fn(crate::mcp::normalise))
+            .service(crate::mcp::http_service(state.clone()));
+        routes = routes.nest_service("/mcp", mcp);
     }
     routes
         .route("/run", post(run::run))

@@ -56,6 +56,14 @@ pub enum Encoding {
     Base64,
 }
 
+/// Standard padded base64, as openapi.yaml's pattern describes it. Unused
+/// bits in the last character are ignored, as Python's `b64decode` does;
+/// whitespace is refused, so the pattern and the decoder agree exactly.
+const FILE_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
 /// Decodes request files; a bad entry is named.
 pub(crate) fn decode_files(files: Vec<FileBody>) -> Result<Vec<InputFile>, FileError> {
     use base64::Engine;
@@ -65,12 +73,14 @@ pub(crate) fn decode_files(files: Vec<FileBody>) -> Result<Vec<InputFile>, FileE
         .map(|(index, f)| {
             let content = match f.encoding {
                 Encoding::Utf8 => f.content.into_bytes(),
-                Encoding::Base64 => base64::engine::general_purpose::STANDARD
-                    .decode(f.content.trim())
-                    .map_err(|_| FileError::Encoding {
-                        index,
-                        encoding: "base64",
-                    })?,
+                Encoding::Base64 => {
+                    FILE_BASE64
+                        .decode(&f.content)
+                        .map_err(|_| FileError::Encoding {
+                            index,
+                            encoding: "base64",
+                        })?
+                }
             };
             Ok(InputFile {
                 path: f.path,

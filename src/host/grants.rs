@@ -95,8 +95,19 @@ impl Grants {
 pub struct GrantError {
     pub field: String,
     pub message: String,
+    pub fault: GrantFault,
+}
+
+/// Whose the fault is, which decides the answer's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantFault {
+    /// The request does not parse (a host pattern, a namespace name, a path).
+    Invalid,
+    /// Well-formed, but for more than this server offers: a function or
+    /// mount point it does not have, a mode beyond the point's.
+    NotOffered,
     /// The host is at fault (a mount directory vanished), not the request.
-    pub server_side: bool,
+    Server,
 }
 
 impl GrantError {
@@ -104,7 +115,7 @@ impl GrantError {
         Self {
             field: field.into(),
             message: message.into(),
-            server_side: false,
+            fault: GrantFault::Invalid,
         }
     }
 }
@@ -166,10 +177,13 @@ impl Capabilities {
             } else {
                 known.join(", ")
             };
-            return Err(GrantError::client(
-                "functions",
-                format!("functions names {unknown:?}, which is not offered here; known: {known}"),
-            ));
+            return Err(GrantError {
+                field: "functions".to_owned(),
+                message: format!(
+                    "functions names {unknown:?}, which is not offered here; known: {known}"
+                ),
+                fault: GrantFault::NotOffered,
+            });
         }
         let mut calls = self.registry.grant(grants.functions);
         calls.extend(grants.extra);
@@ -209,10 +223,17 @@ impl Capabilities {
         let mut mounts = grants.opened_mounts;
         if !grants.mounts.is_empty() {
             let opened = fs::resolve_requests(&self.mount_points, &grants.mounts).map_err(|e| {
+                let fault = if !e.is_client_error() {
+                    GrantFault::Server
+                } else if e.is_not_offered() {
+                    GrantFault::NotOffered
+                } else {
+                    GrantFault::Invalid
+                };
                 GrantError {
                     field: e.field().map_or_else(|| "mounts".to_owned(), str::to_owned),
                     message: e.to_string(),
-                    server_side: !e.is_client_error(),
+                    fault,
                 }
             })?;
             mounts.extend(opened);

@@ -12,5 +12,5 @@ pub mod http;
 pub mod kv;
 mod registry;
 
-pub use grants::{Capabilities, GrantError, Granted, GrantedMount, Grants, GrantsUsed};
+pub use grants::{Capabilities, GrantError, GrantFault, Granted, GrantedMount, Grants, GrantsUsed};
 pub use registry::{HostCalls, HostError, HostErrorKind, HostFn, MAX_ARGS_BYTES, Registry};

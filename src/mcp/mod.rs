@@ -11,6 +11,7 @@
 //! and an id the model holds survives a client reconnecting.
 
 mod config;
+mod edge;
 mod render;
 mod server;
 mod tools;
@@ -23,6 +24,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 pub use config::{McpConfig, McpPolicy};
+pub use edge::normalise;
 pub use server::GoruMcp;
 
 use crate::api::AppState;

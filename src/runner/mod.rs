@@ -79,7 +79,12 @@ impl Runner {
     /// Checks `spec` without running it.
     pub fn check(&self, mut spec: RunSpec) -> Result<Checked, RunError> {
         let language = self.language(spec.language)?;
-        let limits = self.resolve(spec.tenant.as_deref(), &spec.limits, spec.stdin.len())?;
+        let limits = self.resolve(
+            &language,
+            spec.tenant.as_deref(),
+            &spec.limits,
+            spec.stdin.len(),
+        )?;
         apply_tenant(spec.tenant.as_deref(), &mut spec.grants)?;
         files::check(&spec.files, &self.0.files)?;
         Ok(Checked {
@@ -112,16 +117,29 @@ impl Runner {
         Ok(language)
     }
 
-    /// Defaults filled, ceilings (the tenant's, else the sandbox's) checked,
-    /// stdin measured against its limit.
+    /// Defaults filled, ceilings (the tenant's, else the sandbox's) and the
+    /// runtime's least memory checked, stdin measured against its limit.
     fn resolve(
         &self,
+        language: &str,
         tenant: Option<&Tenant>,
         limits: &LimitRequest,
         stdin_len: usize,
     ) -> Result<Limits, RunError> {
         let policy = tenant.map_or(self.sandbox().limits(), Tenant::limits);
         let limits = policy.resolve(limits)?;
+        if let Some((language, min)) = crate::sandbox::min_memory(language)
+            && limits.memory_bytes < min
+        {
+            const MIB: u64 = 1024 * 1024;
+            return Err(LimitError::BelowRuntime {
+                field: "memory_mb",
+                value: limits.memory_bytes / MIB,
+                min: min / MIB,
+                language,
+            }
+            .into());
+        }
         let stdin_len = stdin_len as u64;
         if stdin_len > limits.max_stdin_bytes {
             return Err(LimitError::TooLarge {

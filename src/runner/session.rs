@@ -57,8 +57,8 @@ impl Runner {
     /// the language, limits against the ceilings, the grants against the
     /// tenant's. Callers check this before waiting for a slot.
     pub fn check_session(&self, spec: &mut SessionSpec) -> Result<(), RunError> {
-        self.language(spec.language.clone())?;
-        self.resolve(spec.tenant.as_deref(), &spec.limits, 0)?;
+        let language = self.language(spec.language.clone())?;
+        self.resolve(&language, spec.tenant.as_deref(), &spec.limits, 0)?;
         apply_tenant(spec.tenant.as_deref(), &mut spec.grants)
     }
 
@@ -70,7 +70,7 @@ impl Runner {
         until: Instant,
     ) -> Result<Interpreter, RunError> {
         let language = self.language(spec.language)?;
-        let limits = self.resolve(spec.tenant.as_deref(), &spec.limits, 0)?;
+        let limits = self.resolve(&language, spec.tenant.as_deref(), &spec.limits, 0)?;
         apply_tenant(spec.tenant.as_deref(), &mut spec.grants)?;
         let grants_used = spec.grants.used();
         let granted = self.capabilities().grant(spec.grants, until)?;

@@ -344,6 +344,13 @@ impl Sandbox {
     }
 }
 
+/// The least memory `language`'s runtime starts in, when it needs more
+/// than any limit may give (16 MiB): checked before a run waits for a slot,
+/// so asking for less is a 400 naming `memory_mb`, not a failed start.
+pub fn min_memory(language: &str) -> Option<(&'static str, u64)> {
+    (language == PythonSci::LANGUAGE).then_some((PythonSci::LANGUAGE, PythonSci::MIN_MEMORY_BYTES))
+}
+
 fn unknown_language(requested: &str) -> SandboxError {
     SandboxError::UnknownLanguage {
         requested: requested.to_owned(),

@@ -294,9 +294,22 @@ impl Sessions {
     /// Ends `owner`'s session `id` now and frees its instance.
     pub fn delete(&self, owner: &Owner, id: &str) -> Result<(), SessionError> {
         let mut table = self.table();
-        self.live_entry(&mut table, owner, id)?;
-        bury(&mut table, id, "it was deleted".to_owned(), false);
-        Ok(())
+        match self.live_entry(&mut table, owner, id) {
+            Ok(_) => {
+                bury(&mut table, id, "it was deleted".to_owned(), false);
+                Ok(())
+            }
+            // Ended by a cell and not yet deleted: deleting it is still what
+            // the caller asks for, and afterwards its id says it was deleted.
+            Err(SessionError::Ended { .. }) => {
+                if let Some(tombstone) = table.gone.get_mut(id) {
+                    tombstone.reason = "it was deleted".to_owned();
+                    tombstone.by_cell = false;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Runs a cell in `owner`'s session `id`. The session's idle clock

