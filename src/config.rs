@@ -444,8 +444,11 @@ impl Config {
                 )));
             }
         }
-        if d.memory_mb < 16 {
-            return Err(invalid("limits.default.memory_mb must be at least 16"));
+        if d.memory_mb < crate::sandbox::MIN_MEMORY_MB {
+            return Err(invalid(format!(
+                "limits.default.memory_mb must be at least {}",
+                crate::sandbox::MIN_MEMORY_MB
+            )));
         }
         for lang in &self.server.precompile {
             if !crate::sandbox::LANGUAGES.contains(&lang.as_str()) {

@@ -632,6 +632,11 @@ async fn schemathesis_finds_nothing_wrong_with_the_spec_or_the_server() {
         "schemathesis is missing: `make test` installs it \
          (scripts/pinned-venv.sh build/schemathesis/venv tests/schemathesis/requirements.txt ...)"
     );
+    // A 5xx it finds is explained by the server's log, shown on failure.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing::Level::WARN)
+        .try_init();
     let mut config = server_config();
     // Its python-sci runs must not wait for the snapshot to be made.
     config.server.precompile = vec!["python-sci".into()];

@@ -8,6 +8,10 @@
 # costs tens of milliseconds), so json is imported lazily, on first use.
 import builtins as _b, os as _os, sys as _sys
 
+# Kept before the code runs, and put back after it: code that replaces
+# builtins.__import__ must not stop its own outcome from being reported.
+_import = _b.__import__
+
 # argv: ["-c", user code, the shared function wrappers (goru_functions.py),
 # the run's text cap in bytes].
 _code, _functions_src = _sys.argv[1], _sys.argv[2]
@@ -30,7 +34,7 @@ _ERRORS = {
 
 
 def _frame(kind, payload):
-    import json as _json
+    _json = _import("json")
 
     data = b"\x1egoru:" + kind + b" " + _json.dumps(payload).encode() + b"\n"
     try:
@@ -46,7 +50,7 @@ def _goru_call(name, args=None):
     """Calls host function `name` with JSON-serializable `args`; returns its JSON result."""
     if not isinstance(name, str):
         raise TypeError("_goru_call: name must be a str")
-    import json as _json
+    _json = _import("json")
 
     _frame(b"call", {"name": name, "args": {} if args is None else args})
     reply = b""
@@ -140,7 +144,12 @@ def _report(name, message, traceback, printed):
 
 
 try:
-    exec(compile(_code, "<string>", "exec"), _main.__dict__)
+    try:
+        exec(compile(_code, "<string>", "exec"), _main.__dict__)
+    finally:
+        # The code is over: the modules the report needs (json, traceback)
+        # import through builtins, whatever the code left there.
+        _b.__import__ = _import
 except SystemExit as _e:
     if _e.code is None or isinstance(_e.code, int):
         if _status(_e.code) < 126:
@@ -158,7 +167,7 @@ except SystemExit as _e:
 except BaseException as _e:
     _message = _text_of(_e, "<unprintable exception>")
     try:
-        import traceback as _tb
+        _tb = _import("traceback")
 
         _text = "".join(_tb.format_exception(type(_e), _e, _e.__traceback__.tb_next))
     except BaseException:  # MemoryError formatting a huge message or note

@@ -15,7 +15,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::run::check_content_type;
-use crate::host::kv::{KvError, KvStore, check_ttl};
+use crate::host::kv::{KvError, KvStore, check_namespace, check_ttl};
 use crate::tenant::Tenant;
 
 fn kv_error(e: KvError) -> ApiError {
@@ -36,6 +36,9 @@ fn kv_error(e: KvError) -> ApiError {
 /// The store as the caller sees it: its own namespaces, and only those it
 /// may use.
 fn store(state: &AppState, tenant: &Tenant, namespace: &str) -> Result<Arc<dyn KvStore>, ApiError> {
+    // Refused by name on every route, reads included: a name no write can
+    // make is a 400, not an empty namespace.
+    check_namespace(namespace).map_err(kv_error)?;
     tenant
         .kv_store(&state.capabilities().kv, namespace)
         .map_err(|denied| ApiError::Forbidden {

@@ -9,6 +9,11 @@ use crate::error::LimitError;
 
 const MIB: u64 = 1024 * 1024;
 
+/// The least memory limit a run may have: `python`'s snapshot starts at
+/// about 20 MiB, and a limit below what an instance starts in would fail
+/// it (or not, for one taken ready from the pool).
+pub const MIN_MEMORY_MB: u64 = 32;
+
 /// Limits for one run. Every field is optional in requests; [`Limits::resolve`]
 /// fills defaults and checks ceilings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,11 +82,11 @@ impl LimitPolicy {
             ));
         }
         let memory_bytes = req.memory_bytes.unwrap_or(d.memory_bytes);
-        if memory_bytes < 16 * MIB || memory_bytes > c.memory_bytes {
+        if memory_bytes < MIN_MEMORY_MB * MIB || memory_bytes > c.memory_bytes {
             return Err(LimitError::Range {
                 field: "memory_mb",
                 value: memory_bytes / MIB,
-                min: 16,
+                min: MIN_MEMORY_MB,
                 max: c.memory_bytes / MIB,
             });
         }

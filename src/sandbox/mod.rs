@@ -32,7 +32,7 @@ use wasmtime::Engine;
 pub use cache::{ArtifactKind, CacheOutcome, Compiled, DiskCache};
 pub use dirs::{Dirs, Preopen};
 pub use engine::{EPOCH_TICK, EngineOptions};
-pub use limits::{LimitPolicy, LimitRequest, Limits};
+pub use limits::{LimitPolicy, LimitRequest, Limits, MIN_MEMORY_MB};
 pub use outcome::{Display, GuestError, Image, RunResult, Status, Truncated, cut_str};
 pub use output::{OutputBuffer, OutputChunk, OutputSink, StreamName};
 pub use quota_fs::{FsQuota, Origin};
@@ -345,7 +345,7 @@ impl Sandbox {
 }
 
 /// The least memory `language`'s runtime starts in, when it needs more
-/// than any limit may give (16 MiB): checked before a run waits for a slot,
+/// than any limit may give (MIN_MEMORY_MB): checked before a run waits for a slot,
 /// so asking for less is a 400 naming `memory_mb`, not a failed start.
 pub fn min_memory(language: &str) -> Option<(&'static str, u64)> {
     (language == PythonSci::LANGUAGE).then_some((PythonSci::LANGUAGE, PythonSci::MIN_MEMORY_BYTES))

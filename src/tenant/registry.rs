@@ -13,6 +13,7 @@ use super::{ANONYMOUS, LOCAL, Tenant};
 use crate::config::{Config, LimitValues};
 use crate::host::fs::MountConfig;
 use crate::host::kv::check_namespace;
+use crate::sandbox::MIN_MEMORY_MB;
 use crate::sandbox::{LimitPolicy, Limits};
 
 /// A tenant setting that cannot work, named by its key.
@@ -373,8 +374,8 @@ fn lower(server: &LimitPolicy, own: &LimitValues) -> Result<LimitPolicy, (&'stat
     check("fuel", own.fuel, c.fuel.unwrap_or(u64::MAX))?;
     check("max_output_bytes", own.max_output_bytes, c.max_output_bytes)?;
     check("max_stdin_bytes", own.max_stdin_bytes, c.max_stdin_bytes)?;
-    if own.memory_mb != 0 && own.memory_mb < 16 {
-        return Err(("memory_mb", "must be at least 16".to_owned()));
+    if own.memory_mb != 0 && own.memory_mb < MIN_MEMORY_MB {
+        return Err(("memory_mb", format!("must be at least {MIN_MEMORY_MB}")));
     }
     let pick = |own: u64, server: u64| if own == 0 { server } else { own };
     let ceiling = Limits {

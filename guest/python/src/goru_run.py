@@ -8,6 +8,7 @@ An outcome is a plain tuple `(exit_code, error, value)`: `error` is
 """
 
 import sys
+import traceback  # here, not when needed: the user's code may break `import`
 
 import goru_cell
 
@@ -57,8 +58,6 @@ def _traceback(exc: BaseException, name: str, message: str) -> str:
     A huge message or note (formatting copies it several times) can run the
     guest out of memory: then the stack alone, ending with the cut message.
     """
-    import traceback
-
     try:
         tb = exc.__traceback__
         while tb is not None and tb.tb_frame.f_globals.get("__name__") in _OWN_MODULES:

@@ -1,0 +1,6 @@
+import atexit
+def f():
+    while True:
+        pass
+atexit.register(f)
+print('registered')

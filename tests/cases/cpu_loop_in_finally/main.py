@@ -1,0 +1,5 @@
+try:
+    raise ValueError
+finally:
+    while True:
+        pass

@@ -1,0 +1,2 @@
+import re
+re.match('(a+)+$', 'a' * 40 + 'b')

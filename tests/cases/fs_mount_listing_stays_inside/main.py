@@ -1,0 +1,3 @@
+import os
+print(sorted(os.listdir('/data')))
+print(fs_list('/data'))

@@ -1,0 +1,4 @@
+try:
+    print('LEAK', open('/etc/passwd').read()[:50])
+except OSError:
+    print('refused')

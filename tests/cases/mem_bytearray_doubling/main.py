@@ -1,0 +1,3 @@
+b = bytearray(1)
+while True:
+    b = b + b

@@ -1,0 +1,5 @@
+import socket
+try:
+    print('LEAK', socket.gethostbyname('localhost'))
+except Exception:
+    print('refused')

@@ -1,0 +1,5 @@
+try:
+    r = http_get('http://0x7f.1:${CANARY}/')
+    print('LEAK', r)
+except Exception as e:
+    print('refused', type(e).__name__)

@@ -1,0 +1,5 @@
+try:
+    r = http_get('http://[::ffff:127.0.0.1]:${CANARY}/')
+    print('LEAK', r)
+except Exception as e:
+    print('refused', type(e).__name__)

@@ -1,0 +1,5 @@
+try:
+    r = http_get('http://corpus.invalid/')
+    print('LEAK', r)
+except Exception as e:
+    print('refused', type(e).__name__)

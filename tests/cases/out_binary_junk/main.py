@@ -1,0 +1,2 @@
+import sys, os
+sys.stdout.buffer.write(os.urandom(200000))

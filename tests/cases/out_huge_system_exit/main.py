@@ -1,0 +1,1 @@
+raise SystemExit('y' * 5_000_000)

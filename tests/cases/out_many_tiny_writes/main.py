@@ -1,0 +1,3 @@
+import sys
+for i in range(200000):
+    sys.stdout.write('.')

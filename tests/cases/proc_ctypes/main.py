@@ -1,0 +1,5 @@
+try:
+    import ctypes
+    print('LOADED', ctypes.CDLL(None))
+except Exception:
+    print('refused')

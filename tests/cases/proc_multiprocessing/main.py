@@ -1,0 +1,7 @@
+import multiprocessing
+try:
+    p = multiprocessing.Process(target=print)
+    p.start()
+    print('STARTED')
+except Exception:
+    print('refused')

@@ -1,0 +1,5 @@
+import os
+try:
+    print('RAN', os.popen('id').read())
+except Exception:
+    print('refused')

@@ -1,0 +1,1 @@
+print('STALE' if kv_get('planted') is not None else 'fresh')

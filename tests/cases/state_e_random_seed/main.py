@@ -1,0 +1,3 @@
+import random
+kv_set('first', repr(random.random()))
+print('stored')

@@ -1,0 +1,2 @@
+import os
+print('STALE' if 'PLANTED' in os.environ else 'fresh')

@@ -1,0 +1,3 @@
+import builtins
+print('STALE' if hasattr(builtins, 'planted') else 'fresh')
+builtins.planted = True

@@ -1,0 +1,2 @@
+import builtins
+print('STALE' if hasattr(builtins, 'planted') else 'fresh')

@@ -1,0 +1,3 @@
+import builtins, numpy
+print('STALE' if hasattr(builtins, 'planted') or hasattr(numpy, 'planted') else 'fresh')
+builtins.planted = numpy.planted = True
