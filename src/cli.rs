@@ -556,4 +556,33 @@ mod tests {
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("0s").is_err());
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Sizes are the number times the unit, or refused; never
+            /// wrapped around.
+            #[test]
+            fn sizes_multiply_or_are_refused(n: u64, unit in prop::sample::select(vec!["", "B", "K", "kb", "MiB", "m", "GB", "gib"])) {
+                let factor: u64 = match unit.to_ascii_uppercase().chars().next() {
+                    None | Some('B') => 1,
+                    Some('K') => 1 << 10,
+                    Some('M') => 1 << 20,
+                    _ => 1 << 30,
+                };
+                prop_assert_eq!(parse_size(&format!("{n}{unit}")).ok(), n.checked_mul(factor));
+            }
+
+            #[test]
+            fn any_size_or_duration_text_is_parsed_or_refused(text in "\\PC{0,40}") {
+                let _ = parse_size(&text);
+                if let Ok(d) = parse_duration(&text) {
+                    prop_assert!(!d.is_zero());
+                }
+            }
+        }
+    }
 }

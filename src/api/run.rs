@@ -407,4 +407,65 @@ mod tests {
     fn broken_json_is_invalid_json() {
         assert_eq!(field_of("{"), ("invalid_json".into(), None));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn json() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                "\\PC{0,8}".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                    prop::collection::btree_map(
+                        prop::sample::select(vec![
+                            "code",
+                            "language",
+                            "stdin",
+                            "policy",
+                            "files",
+                            "timeout_ms",
+                            "memory_mb",
+                            "path",
+                            "content",
+                            "encoding",
+                            "x"
+                        ])
+                        .prop_map(str::to_owned),
+                        inner,
+                        0..6
+                    )
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Any bytes are a request or a 400 naming why; never a panic.
+            #[test]
+            fn any_bytes_decode_or_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+                if let Err(e) = decode(&bytes) {
+                    prop_assert!(matches!(e, ApiError::BadRequest { .. }), "{e:?}");
+                }
+            }
+
+            /// JSON shaped like a request: decoded only when it is an object
+            /// with a string `code`.
+            #[test]
+            fn json_decodes_only_as_an_object_with_code(value in json()) {
+                let bytes = serde_json::to_vec(&value).unwrap();
+                match decode(&bytes) {
+                    Ok(body) => prop_assert_eq!(Some(body.code.as_str()), value.get("code").and_then(|c| c.as_str())),
+                    Err(e) => prop_assert!(matches!(e, ApiError::BadRequest { .. }), "{e:?}"),
+                }
+            }
+        }
+    }
 }

@@ -412,4 +412,45 @@ mod tests {
         let line = String::from_utf8(door.read(1000).unwrap().to_vec()).unwrap();
         assert!(line.contains("malformed host call"), "{line}");
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Pieces of what a guest writes to stderr: frame openers, whole
+        /// and broken frames, newlines, and noise.
+        fn piece() -> impl Strategy<Value = Vec<u8>> {
+            prop_oneof![
+                Just(b"\x1egoru:call ".to_vec()),
+                Just(b"\x1egoru:error ".to_vec()),
+                Just(b"{\"name\": \"echo\", \"args\": {\"a\": 1}}".to_vec()),
+                Just(b"\n".to_vec()),
+                Just(b"\x1e".to_vec()),
+                prop::collection::vec(any::<u8>(), 0..64),
+                (1usize..300_000).prop_map(|n| vec![b'x'; n]),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            /// Whatever the guest writes, in whatever pieces: no panic, the
+            /// request queue and any frame held open stay within their
+            /// bounds, and stderr within its cap.
+            #[test]
+            fn any_stderr_writes_keep_the_door_bounded(pieces in prop::collection::vec(piece(), 0..40)) {
+                let (door, stderr) = door(b"");
+                for piece in &pieces {
+                    door.write_stderr(piece);
+                    let state = door.lock();
+                    prop_assert!(state.requests.len() <= MAX_QUEUED_FRAMES);
+                    prop_assert!(state.queued_bytes <= MAX_QUEUED_BYTES);
+                    let open = state.partial.as_ref().map_or(0, |(_, f)| f.len());
+                    prop_assert!(open <= MAX_ARGS_BYTES + 4096);
+                    prop_assert!(state.error.as_ref().map_or(0, Vec::len) <= MAX_ARGS_BYTES + 4096);
+                }
+                prop_assert!(stderr.take().0.len() <= 1 << 20);
+            }
+        }
+    }
 }

@@ -157,4 +157,34 @@ mod tests {
         let name = format!("/data/{}", "a".repeat(MAX_NAME_BYTES + 1));
         assert_eq!(GuestPath::parse(&name), Err(PathError::NameTooLong));
     }
+
+    mod props {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            /// Whatever the guest sends, a parsed path is absolute, has no
+            /// `.`, `..` or empty component and reads back as itself: nothing
+            /// handed on can climb out of a mount.
+            #[test]
+            fn a_parsed_path_is_normalised_and_stable(raw in "(/|\\.\\.|\\.|[a-z]{1,3}|\\PC{0,4}){0,40}") {
+                if let Ok(path) = GuestPath::parse(&raw) {
+                    let text = path.to_string();
+                    prop_assert!(text.starts_with('/'));
+                    prop_assert!(text == "/" || !text.ends_with('/'));
+                    for part in text.split('/').skip(1) {
+                        prop_assert!(text == "/" || !(part.is_empty() || part == "." || part == ".."), "{}", text);
+                    }
+                    prop_assert_eq!(GuestPath::parse(&text).unwrap().to_string(), text.clone());
+                    if let Some(rel) = path.relative_to(&GuestPath::parse("/").unwrap()) {
+                        prop_assert!(rel.components().all(|c| matches!(
+                            c,
+                            std::path::Component::Normal(_) | std::path::Component::CurDir
+                        )));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -217,4 +217,102 @@ mod tests {
         let e = AddressAllowList::parse(&["10.0.0.0/8", "localhost"]).unwrap_err();
         assert!(e.to_string().contains("\"localhost\""), "{e}");
     }
+
+    mod props {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+        use ipnet::IpNet;
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// IANA's IPv4 special-purpose registry (RFC 6890 and successors),
+        /// checked with ipnet's arithmetic rather than ours.
+        const V4_SPECIAL: &[&str] = &[
+            "0.0.0.0/8",
+            "10.0.0.0/8",
+            "100.64.0.0/10",
+            "127.0.0.0/8",
+            "169.254.0.0/16",
+            "172.16.0.0/12",
+            "192.0.0.0/24",
+            "192.0.2.0/24",
+            "192.88.99.0/24",
+            "192.168.0.0/16",
+            "198.18.0.0/15",
+            "198.51.100.0/24",
+            "203.0.113.0/24",
+            "224.0.0.0/4",
+            "240.0.0.0/4",
+        ];
+
+        fn v4_special(ip: Ipv4Addr) -> bool {
+            V4_SPECIAL
+                .iter()
+                .any(|n| n.parse::<IpNet>().unwrap().contains(&IpAddr::V4(ip)))
+        }
+
+        /// Addresses near the edges of the special ranges, not only random ones.
+        fn v4() -> impl Strategy<Value = Ipv4Addr> {
+            prop_oneof![
+                any::<u32>().prop_map(Ipv4Addr::from),
+                (prop::sample::select(V4_SPECIAL), any::<u32>(), -2i64..=2).prop_map(
+                    |(net, r, edge)| {
+                        let net: ipnet::Ipv4Net = net.parse().unwrap();
+                        let base = u32::from(net.network()) as i64;
+                        let size = 1i64 << (32 - u32::from(net.prefix_len()));
+                        let offset = if edge == 0 {
+                            i64::from(r) % size
+                        } else if edge > 0 {
+                            size - 1 + edge
+                        } else {
+                            edge
+                        };
+                        Ipv4Addr::from((base + offset).rem_euclid(1 << 32) as u32)
+                    }
+                ),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn ipv4_is_refused_exactly_in_the_registry(ip in v4()) {
+                prop_assert_eq!(special_purpose(IpAddr::V4(ip)).is_some(), v4_special(ip), "{}", ip);
+                // std's own predicates: each of them must be refused.
+                let std_special = ip.is_private() || ip.is_loopback() || ip.is_link_local()
+                    || ip.is_broadcast() || ip.is_documentation() || ip.is_unspecified()
+                    || ip.is_multicast();
+                prop_assert!(!std_special || special_purpose(IpAddr::V4(ip)).is_some(), "{}", ip);
+            }
+
+            /// An IPv4 address in any IPv6 spelling that reaches it (mapped,
+            /// NAT64, 6to4) is judged as that IPv4 address.
+            #[test]
+            fn ipv6_spellings_of_ipv4_are_judged_as_ipv4(ip in v4()) {
+                let [a, b, c, d] = ip.octets();
+                let hi = u16::from_be_bytes([a, b]);
+                let lo = u16::from_be_bytes([c, d]);
+                let expected = special_purpose(IpAddr::V4(ip));
+                for v6 in [
+                    ip.to_ipv6_mapped(),
+                    Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo),
+                    Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),
+                ] {
+                    prop_assert_eq!(special_purpose(IpAddr::V6(v6)), expected, "{}", v6);
+                }
+            }
+
+            #[test]
+            fn ipv6_special_addresses_by_std_are_refused(bits: u128) {
+                let ip = Ipv6Addr::from(bits);
+                let std_special = ip.is_loopback() || ip.is_unspecified() || ip.is_multicast()
+                    || ip.is_unique_local() || ip.is_unicast_link_local();
+                prop_assert!(!std_special || special_purpose(IpAddr::V6(ip)).is_some(), "{}", ip);
+                // Only global unicast (2000::/3) is ever allowed.
+                if special_purpose(IpAddr::V6(ip)).is_none() {
+                    prop_assert_eq!(ip.segments()[0] & 0xe000, 0x2000, "{}", ip);
+                }
+            }
+        }
+    }
 }

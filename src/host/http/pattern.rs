@@ -358,4 +358,74 @@ mod tests {
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
         }
     }
+
+    mod props {
+        use proptest::prelude::*;
+        use url::Url;
+
+        use super::super::*;
+
+        fn label() -> impl Strategy<Value = String> {
+            "[a-z0-9]([a-z0-9_-]{0,8}[a-z0-9])?"
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            prop::collection::vec(label(), 1..4).prop_map(|l| l.join("."))
+        }
+
+        proptest! {
+            /// Any text is a pattern or a refusal, never a panic; a pattern
+            /// reads back from its own spelling, and no unbracketed pattern
+            /// is longer than 253 bytes.
+            #[test]
+            fn any_text_parses_or_is_refused(text in "\\PC{0,300}|[0-9a-zA-Z.:*\\[\\]_-]{0,300}") {
+                if let Ok(pattern) = text.parse::<HostPattern>() {
+                    let again: HostPattern = pattern.to_string().parse().unwrap();
+                    prop_assert_eq!(&again, &pattern);
+                    prop_assert!(text.starts_with('[') || text.len() <= 253);
+                }
+            }
+
+            /// The url crate is the oracle for what host and port a URL
+            /// reaches: a pattern allows the URL exactly when that host is
+            /// its name (or, for `*.`, a subdomain of it) and the port agrees.
+            #[test]
+            fn a_pattern_allows_exactly_the_urls_that_reach_it(
+                pattern_name in name(),
+                url_name in prop_oneof![name(), Just(String::new())],
+                wildcard: bool,
+                pattern_port in prop::option::of(1u16..),
+                url_port in prop::option::of(1u16..),
+                https: bool,
+            ) {
+                // Sometimes the URL's host is a subdomain of the pattern's name.
+                let url_host = if url_name.is_empty() { pattern_name.clone() } else { format!("{url_name}.{pattern_name}") };
+                let spelled = format!(
+                    "{}{pattern_name}{}",
+                    if wildcard { "*." } else { "" },
+                    pattern_port.map(|p| format!(":{p}")).unwrap_or_default()
+                );
+                let Ok(pattern) = spelled.parse::<HostPattern>() else {
+                    // Refused: only a wildcard over a single label, or a name
+                    // the URL parser reads as an address.
+                    prop_assert!(wildcard && !pattern_name.contains('.') || pattern_name.split('.').next_back().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())));
+                    return Ok(());
+                };
+                let scheme = if https { "https" } else { "http" };
+                let url = format!("{scheme}://{url_host}{}/", url_port.map(|p| format!(":{p}")).unwrap_or_default());
+                let Ok(url) = Url::parse(&url) else { return Ok(()) };
+                let Some(host) = url.host() else { return Ok(()) };
+                let default = if https { 443 } else { 80 };
+                let port = url.port_or_known_default().unwrap();
+                let host_str = url.host_str().unwrap();
+                let host_ok = match &pattern.host {
+                    PatternHost::Exact(want) => host_str == want,
+                    PatternHost::Subdomains(suffix) => host_str.ends_with(&format!(".{suffix}")),
+                    PatternHost::Ip(ip) => host_str.trim_matches(['[', ']']).parse::<IpAddr>().ok() == Some(*ip),
+                };
+                let port_ok = pattern.port.unwrap_or(default) == port;
+                prop_assert_eq!(pattern.matches(&host, port, default), host_ok && port_ok, "{} vs {}", spelled, url);
+            }
+        }
+    }
 }
