@@ -328,6 +328,11 @@ impl Default for LogConfig {
 }
 
 const MIB: u64 = 1 << 20;
+/// The largest memory ceiling: wasm32 memories address 4 GiB.
+const MAX_MEMORY_MB: u64 = 4096;
+/// Instance slots at most (see `Config::instance_slots`): 8192 × 8 GiB is
+/// 64 TiB, half of a 47-bit address space.
+const MAX_INSTANCE_SLOTS: usize = 8192;
 
 impl LimitValues {
     fn from_limits(l: &Limits) -> Self {
@@ -444,6 +449,23 @@ impl Config {
                 )));
             }
         }
+        if c.fuel != 0 && d.fuel > c.fuel {
+            return Err(invalid(format!(
+                "limits.default.fuel = {} is above limits.ceiling.fuel = {}",
+                d.fuel, c.fuel
+            )));
+        }
+        if c.memory_mb > MAX_MEMORY_MB {
+            return Err(invalid(format!(
+                "limits.ceiling.memory_mb = {} is above {MAX_MEMORY_MB}: a wasm32 memory addresses at most 4 GiB",
+                c.memory_mb
+            )));
+        }
+        // The defaults must make a run on their own (a zero timeout does not).
+        self.limit_policy()
+            .resolve(&crate::sandbox::LimitRequest::default())
+            .map_err(|e| invalid(format!("limits.default.{e}")))?;
+        self.instance_slots()?;
         if d.memory_mb < crate::sandbox::MIN_MEMORY_MB {
             return Err(invalid(format!(
                 "limits.default.memory_mb must be at least {}",
@@ -477,19 +499,41 @@ impl Config {
         }
     }
 
+    /// Instance slots the pooling allocator reserves: runs in flight, the
+    /// pool, and instances still being reset in the background after their
+    /// run (twice those), each live session, and some slack. Each slot's
+    /// memories reserve address space up front (about 8 GiB), so their
+    /// number is bounded here, naming the settings, rather than by a failed
+    /// mmap at start-up.
+    fn instance_slots(&self) -> Result<u32, ConfigError> {
+        let s = &self.server;
+        let slots = s
+            .concurrency
+            .checked_add(s.long_runs)
+            .and_then(|n| n.checked_add(s.pool_size))
+            .and_then(|n| n.checked_mul(2))
+            .and_then(|n| n.checked_add(self.sessions.max_live))
+            .and_then(|n| n.checked_add(16))
+            .filter(|&n| n <= MAX_INSTANCE_SLOTS);
+        slots.and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+            invalid(format!(
+                "2 × (server.concurrency {} + server.long_runs {} + server.pool_size {}) + \
+                 sessions.max_live {} + 16 instance slots is more than {MAX_INSTANCE_SLOTS}; \
+                 each reserves about 8 GiB of address space",
+                s.concurrency, s.long_runs, s.pool_size, self.sessions.max_live
+            ))
+        })
+    }
+
     pub fn sandbox_config(&self) -> SandboxConfig {
-        // Runs in flight, the pool, and instances still being reset in the
-        // background after their run; slots cost address space, not memory.
-        // Each live session holds one instance too.
-        let slots = 2 * (self.server.concurrency + self.server.long_runs + self.server.pool_size)
-            + self.sessions.max_live
-            + 16;
+        // Checked by `validate`; a config built in code gets the bound.
+        let slots = self.instance_slots().unwrap_or(MAX_INSTANCE_SLOTS as u32);
         SandboxConfig {
             runtime_dir: self.runtime_dir.clone(),
             cache_dir: (!self.cache_dir.as_os_str().is_empty()).then(|| self.cache_dir.clone()),
             limits: self.limit_policy(),
             engine: EngineOptions {
-                instances: u32::try_from(slots).unwrap_or(u32::MAX),
+                instances: slots,
                 max_memory_bytes: self.limits.ceiling.memory_mb.saturating_mul(MIB),
             },
             files: Some(self.files.clone()),
@@ -712,6 +756,51 @@ mod tests {
         assert_eq!(config.server.queue, 7);
         assert_eq!(config.log.format, LogFormat::Json);
         assert_eq!(config.limits.ceiling.timeout_ms, 1000);
+    }
+
+    /// Each limit that would fail start-up later (or every run) is refused
+    /// now, naming its key.
+    #[test]
+    fn limits_that_cannot_work_are_refused_naming_the_key() {
+        for (vars, named) in [
+            (
+                &[("GORU_LIMITS_DEFAULT_TIMEOUT_MS", "0")][..],
+                "limits.default.timeout_ms",
+            ),
+            (
+                &[("GORU_LIMITS_DEFAULT_MEMORY_MB", "16")],
+                "limits.default.memory_mb",
+            ),
+            (
+                &[("GORU_LIMITS_CEILING_MEMORY_MB", "100000")],
+                "limits.ceiling.memory_mb",
+            ),
+            (
+                &[
+                    ("GORU_LIMITS_DEFAULT_FUEL", "100"),
+                    ("GORU_LIMITS_CEILING_FUEL", "50"),
+                ],
+                "limits.default.fuel",
+            ),
+            (
+                &[("GORU_SERVER_POOL_SIZE", "1000000000")],
+                "server.pool_size",
+            ),
+            (&[("GORU_SERVER_LONG_RUNS", "9000")], "server.long_runs"),
+            (
+                &[("GORU_SESSIONS_MAX_LIVE", "18446744073709551000")],
+                "sessions.max_live",
+            ),
+            (
+                &[("GORU_SERVER_HEADER_TIMEOUT_MS", "0")],
+                "server.header_timeout_ms",
+            ),
+        ] {
+            let err = Config::load(None, env(vars)).unwrap_err().to_string();
+            assert!(err.contains(named), "{vars:?}: {err}");
+        }
+        // At the bounds, it starts.
+        Config::load(None, env(&[("GORU_LIMITS_CEILING_MEMORY_MB", "4096")])).unwrap();
     }
 
     #[test]
