@@ -772,3 +772,47 @@ async fn limits_a_runtime_cannot_start_in_are_refused_by_name() {
     assert_eq!(status, 400, "whitespace is not base64: {body}");
     assert_eq!(body["error"]["field"], "files[0].content", "{body}");
 }
+
+/// Instantiating is not the run's work: with no pooled instance ready, a
+/// budget of one fuel unit still opens a session and ends runs and cells
+/// as `fuel_exhausted` (it was a 500: instantiation itself ran out).
+#[tokio::test]
+async fn a_tiny_fuel_budget_is_the_runs_status_even_without_a_pooled_instance() {
+    let mut config = server_config();
+    config.server.pool_size = 0;
+    let s = start_server(config).await;
+    for language in ["python", "python-sci"] {
+        let policy = json!({"fuel": 1, "memory_mb": 128});
+        let (status, body) = post_run(
+            &s,
+            json!({"code": "print(1)", "language": language, "policy": policy}),
+        )
+        .await;
+        assert_eq!(status, 200, "{language}: {body}");
+        assert_eq!(body["status"], "fuel_exhausted", "{language}: {body}");
+
+        let open = s
+            .client
+            .post(s.url("/sessions"))
+            .json(&json!({"language": language, "policy": policy}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(open.status(), 201, "{language}");
+        let id = open.json::<Value>().await.unwrap()["session_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let cell: Value = s
+            .client
+            .post(s.url(&format!("/sessions/{id}/run")))
+            .json(&json!({"code": "1"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cell["status"], "fuel_exhausted", "{language}: {cell}");
+    }
+}

@@ -51,6 +51,21 @@ impl TestServer {
         assert_eq!(status, 200, "{body}");
         body
     }
+
+    /// Deletes session `id` (200), after which its id answers 404 "deleted".
+    async fn delete_session(&self, id: &str) {
+        let deleted = self
+            .client
+            .delete(self.url(&format!("/sessions/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deleted.status(), 200);
+        let (status, body) = self.cell(id, "1").await;
+        assert_eq!(status, 404, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("deleted"), "{body}");
+    }
 }
 
 #[tokio::test]
@@ -119,22 +134,7 @@ async fn os_exit_in_a_cell_ends_the_session_with_its_code() {
     let (status, body) = s.cell(&id, "1").await;
     assert_eq!(status, 410, "{body}");
     // Deleting it still succeeds, and afterwards its id says so.
-    let deleted = s
-        .client
-        .delete(s.url(&format!("/sessions/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
-    let (status, body) = s.cell(&id, "1").await;
-    assert_eq!(status, 404, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("deleted"),
-        "{body}"
-    );
+    s.delete_session(&id).await;
 }
 
 #[tokio::test]
@@ -265,21 +265,7 @@ async fn sessions_are_listed_inspected_and_deleted() {
             .iter()
             .any(|e| e["session_id"] == id.as_str())
     );
-    let deleted = s
-        .client
-        .delete(s.url(&format!("/sessions/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
-    let (status, body) = s.cell(&id, "data").await;
-    assert_eq!(status, 404, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("deleted")
-    );
+    s.delete_session(&id).await;
 }
 
 #[tokio::test]

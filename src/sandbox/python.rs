@@ -341,8 +341,7 @@ impl Python {
             reported: None,
         };
         let mut store = Store::new(self.pre.engine(), state);
-        run::arm(&mut store, Instant::now() + run::PREPARE_TIMEOUT)
-            .map_err(SandboxError::wasmtime("arming the store"))?;
+        run::arm_for_preparation(&mut store).map_err(SandboxError::wasmtime("arming the store"))?;
         let instance = self.instantiate(&mut store).await?;
         Ok(Prepared {
             store,

@@ -74,6 +74,15 @@ pub fn arm<T: HasRunContext>(store: &mut Store<T>, deadline: Instant) -> wasmtim
     rearm(store, deadline)
 }
 
+/// Arms a store for instantiation, which runs no user code: the limiter is
+/// installed, [`PREPARE_TIMEOUT`] bounds a broken snapshot, and fuel is not
+/// counted until a run's [`rearm`] sets its budget (a budget of 1 would
+/// otherwise fail instantiation itself, for a reason that is not the run's).
+pub fn arm_for_preparation<T: HasRunContext>(store: &mut Store<T>) -> wasmtime::Result<()> {
+    arm(store, Instant::now() + PREPARE_TIMEOUT)?;
+    store.set_fuel(u64::MAX)
+}
+
 /// Resets fuel and deadline when a run starts in an already-armed store.
 pub fn rearm<T: HasRunContext>(store: &mut Store<T>, deadline: Instant) -> wasmtime::Result<()> {
     let fuel = store.data_mut().run_context().fuel_budget;

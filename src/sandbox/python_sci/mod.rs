@@ -177,8 +177,7 @@ impl PythonSci {
             quota: P1Quota::default(),
         };
         let mut store = Store::new(self.pre.module().engine(), state);
-        run::arm(&mut store, Instant::now() + run::PREPARE_TIMEOUT)
-            .map_err(SandboxError::wasmtime("arming the store"))?;
+        run::arm_for_preparation(&mut store).map_err(SandboxError::wasmtime("arming the store"))?;
         let mut wait = run::SlotWait::new();
         let instance = loop {
             match self.pre.instantiate_async(&mut store).await {
