@@ -791,28 +791,14 @@ async fn a_tiny_fuel_budget_is_the_runs_status_even_without_a_pooled_instance() 
         assert_eq!(status, 200, "{language}: {body}");
         assert_eq!(body["status"], "fuel_exhausted", "{language}: {body}");
 
-        let open = s
-            .client
-            .post(s.url("/sessions"))
-            .json(&json!({"language": language, "policy": policy}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(open.status(), 201, "{language}");
-        let id = open.json::<Value>().await.unwrap()["session_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let cell: Value = s
-            .client
-            .post(s.url(&format!("/sessions/{id}/run")))
-            .json(&json!({"code": "1"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (status, open) = s
+            .post_value("/sessions", json!({"language": language, "policy": policy}))
+            .await;
+        assert_eq!(status, 201, "{language}: {open}");
+        let id = open["session_id"].as_str().unwrap();
+        let (_, cell) = s
+            .post_value(&format!("/sessions/{id}/run"), json!({"code": "1"}))
+            .await;
         assert_eq!(cell["status"], "fuel_exhausted", "{language}: {cell}");
     }
 }

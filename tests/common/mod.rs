@@ -108,6 +108,23 @@ impl TestServer {
             .unwrap()
     }
 
+    /// POSTs `body` as JSON to `path`; the status and the JSON answer.
+    pub async fn post_value(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
     /// GETs `path` and returns its JSON body, whatever the status.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
         self.client
