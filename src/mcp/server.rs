@@ -238,6 +238,10 @@ impl GoruMcp {
                     "the standard library, and a `requests` subset that, like urllib, goes \
                      through the granted hosts"
                 }
+                "javascript" => {
+                    "the language and its built-ins (no Intl, no fetch, no modules); host \
+                     functions are globals"
+                }
                 _ => "the standard library only",
             };
             text.push_str(&format!("- {name}: {version}; {packages}\n"));

@@ -12,8 +12,10 @@ stdout, stderr, the value of the last expression (as in a notebook), any error w
 traceback, charts as images and the files it wrote. \
 Languages: `python` (CPython 3.14, standard library only, starts in about a millisecond), \
 `python-sci` (CPython 3.15 with numpy, pandas, matplotlib, scipy, scikit-learn, statsmodels, \
-seaborn, Pillow, sympy and networkx; every matplotlib figure left open comes back as a PNG) and \
-`python3.12` (standard library). There is no package installer, no network unless the operator \
+seaborn, Pillow, sympy and networkx; every matplotlib figure left open comes back as a PNG), \
+`python3.12` (standard library) and `javascript` (a SpiderMonkey script: console.log for \
+output, top-level await, no Intl, no modules, no fetch; files only through fs_* functions). \
+There is no package installer, no network unless the operator \
 granted hosts (list_runtimes says which; reach them with http_get(url), http_post(url, body) or \
 http_request(...), and in `python` also with urllib or requests), no subprocesses, and no host \
 files: the working directory /work starts empty except for the `files` you send, and files the \

@@ -4,6 +4,7 @@
 //! is ever seen by another.
 
 mod cache;
+mod component;
 mod dirs;
 mod engine;
 mod executor;
@@ -11,7 +12,6 @@ mod limits;
 mod outcome;
 mod output;
 mod pool;
-mod python;
 mod python312;
 mod python_sci;
 mod quota_fs;
@@ -41,25 +41,32 @@ pub use runtime::{Cell, Job, Runtime, SessionInstance, SessionSetup};
 pub use workdir::{FilesConfig, InputFile, OutputFile, PlaceError};
 
 use crate::error::SandboxError;
-use python::Python;
+use component::{Component, Flavor, javascript, python};
 use python_sci::PythonSci;
 pub use python_sci::SnapshotError;
 use python312::Python312;
 
 /// The languages this build knows, default first.
-pub const LANGUAGES: [&str; 3] = [Python::LANGUAGE, Python312::LANGUAGE, PythonSci::LANGUAGE];
+pub const LANGUAGES: [&str; 4] = [
+    python::LANGUAGE,
+    Python312::LANGUAGE,
+    PythonSci::LANGUAGE,
+    javascript::LANGUAGE,
+];
 
 /// Each language with the runtime version behind it.
-pub const RUNTIMES: [(&str, &str); 3] = [
-    (Python::LANGUAGE, Python::VERSION),
+pub const RUNTIMES: [(&str, &str); 4] = [
+    (python::LANGUAGE, python::VERSION),
     (Python312::LANGUAGE, Python312::VERSION),
     (PythonSci::LANGUAGE, PythonSci::VERSION),
+    (javascript::LANGUAGE, javascript::VERSION),
 ];
 
 /// Where things live and how big things may get.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
-    /// Holds `python.wasm`, `python-lib/` and `python3.12.wasm` (see `make build`).
+    /// Holds `python.wasm`, `python-lib/`, `python3.12.wasm`, `python-sci/`
+    /// and `javascript.wasm` (see `make build`).
     pub runtime_dir: PathBuf,
     /// Compiled-guest cache; `None` compiles in memory at every start.
     pub cache_dir: Option<PathBuf>,
@@ -111,9 +118,10 @@ struct Inner {
     executor: executor::Executor,
     config: SandboxConfig,
     cache: DiskCache,
-    python: OnceCell<Python>,
+    python: OnceCell<Component>,
     python312: OnceCell<Python312>,
     python_sci: OnceCell<PythonSci>,
+    javascript: OnceCell<Component>,
 }
 
 impl Sandbox {
@@ -130,6 +138,7 @@ impl Sandbox {
             python: OnceCell::new(),
             python312: OnceCell::new(),
             python_sci: OnceCell::new(),
+            javascript: OnceCell::new(),
         })))
     }
 
@@ -151,9 +160,10 @@ impl Sandbox {
         let mut report = Vec::new();
         for lang in languages {
             let outcome = match *lang {
-                Python::LANGUAGE => self.python().await?.1,
+                python::LANGUAGE => self.python().await?.1,
                 Python312::LANGUAGE => self.python312().await?.1,
                 PythonSci::LANGUAGE => self.python_sci().await?.1,
+                javascript::LANGUAGE => self.javascript().await?.1,
                 other => return Err(unknown_language(other)),
             };
             report.push(((*lang).to_owned(), outcome));
@@ -171,15 +181,16 @@ impl Sandbox {
 
     /// `(ready, target)` instances in the pool, when one was started.
     pub fn pool_status(&self) -> Option<(usize, usize)> {
-        self.0.python.get().and_then(Python::pool_status)
+        self.0.python.get().and_then(Component::pool_status)
     }
 
     /// The runtime for `language`, loaded on first use.
     pub async fn runtime(&self, language: &str) -> Result<&dyn Runtime, SandboxError> {
         match language {
-            Python::LANGUAGE => Ok(self.python().await?.0),
+            python::LANGUAGE => Ok(self.python().await?.0),
             Python312::LANGUAGE => Ok(self.python312().await?.0),
             PythonSci::LANGUAGE => Ok(self.python_sci().await?.0),
+            javascript::LANGUAGE => Ok(self.javascript().await?.0),
             other => Err(unknown_language(other)),
         }
     }
@@ -229,23 +240,47 @@ impl Sandbox {
         self.0.executor.run(work).await
     }
 
-    async fn python(&self) -> Result<(&Python, CacheOutcome), SandboxError> {
+    async fn python(&self) -> Result<(&Component, CacheOutcome), SandboxError> {
+        let dir = self.0.config.runtime_dir.clone();
+        let flavor = move || Flavor {
+            language: python::LANGUAGE,
+            version: python::VERSION,
+            stdlib: Some(dir.join("python-lib")),
+        };
+        let files = self.0.config.files.clone();
+        self.component(&self.0.python, "python.wasm", flavor, files)
+            .await
+    }
+
+    /// javascript runs get no working directory: the guest has no file API
+    /// (granted mounts are reached through `fs_*`).
+    async fn javascript(&self) -> Result<(&Component, CacheOutcome), SandboxError> {
+        let flavor = || Flavor {
+            language: javascript::LANGUAGE,
+            version: javascript::VERSION,
+            stdlib: None,
+        };
+        self.component(&self.0.javascript, "javascript.wasm", flavor, None)
+            .await
+    }
+
+    /// A component runtime from `file` in the runtime directory, loaded once
+    /// into `cell`.
+    async fn component<'a>(
+        &'a self,
+        cell: &'a OnceCell<Component>,
+        file: &str,
+        flavor: impl Fn() -> Flavor + Send + Clone + 'static,
+        files: Option<FilesConfig>,
+    ) -> Result<(&'a Component, CacheOutcome), SandboxError> {
         let mut outcome = CacheOutcome::Hit;
-        let runtime = self
-            .0
-            .python
+        let runtime = cell
             .get_or_try_init(|| async {
-                let dir = self.0.config.runtime_dir.clone();
-                let stdlib = dir.join("python-lib");
-                let files = self.0.config.files.clone();
+                let path = self.0.config.runtime_dir.join(file);
                 let (runtime, how) = self
-                    .load(
-                        ArtifactKind::Component,
-                        dir.join("python.wasm"),
-                        move |engine, compiled| {
-                            Python::load(engine, compiled, stdlib.clone(), files.clone())
-                        },
-                    )
+                    .load(ArtifactKind::Component, path, move |engine, compiled| {
+                        Component::load(engine, compiled, flavor(), files.clone())
+                    })
                     .await?;
                 outcome = how;
                 Ok::<_, SandboxError>(runtime)

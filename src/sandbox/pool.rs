@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::Inner;
+use super::component::{Prepared, python};
 use super::executor::Executor;
-use super::python::Prepared;
-use super::{Inner, Python};
 
 /// Drops the refill task with the pool.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -52,8 +52,8 @@ impl Pool {
             .try_recv()
             .ok();
         let outcome = if taken.is_some() { "hit" } else { "miss" };
-        metrics::counter!("goru_pool_takes_total", "language" => Python::LANGUAGE, "outcome" => outcome).increment(1);
-        metrics::gauge!("goru_pool_ready", "language" => Python::LANGUAGE)
+        metrics::counter!("goru_pool_takes_total", "language" => python::LANGUAGE, "outcome" => outcome).increment(1);
+        metrics::gauge!("goru_pool_ready", "language" => python::LANGUAGE)
             .set(self.ready_now() as f64);
         taken
     }
@@ -88,7 +88,7 @@ async fn refill(inner: Weak<Inner>, tx: mpsc::Sender<Prepared>) {
         match python.prepare(&limits).await {
             Ok(prepared) => {
                 slot.send(prepared);
-                metrics::gauge!("goru_pool_ready", "language" => Python::LANGUAGE)
+                metrics::gauge!("goru_pool_ready", "language" => python::LANGUAGE)
                     .set((tx.max_capacity() - tx.capacity()) as f64);
             }
             Err(e) => {

@@ -21,6 +21,11 @@ impl RunStdin {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = content.into();
     }
 
+    /// Everything not yet read, leaving nothing.
+    pub fn take_all(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner)).into()
+    }
+
     fn read(&self, size: usize) -> Result<Bytes, StreamError> {
         let mut data = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if data.is_empty() {

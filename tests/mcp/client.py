@@ -58,6 +58,12 @@ async def scenario(target, mode, rest_session):
         tools = await client.list_tools()
         report["tools"] = {t.name: {"description": t.description, "schema": t.input_schema} for t in tools.tools}
         report["hello"] = await call(client, "run_code", {"code": "print(1 + 1)\n6 * 7", "language": "python"})
+        report["hello_js"] = await call(
+            client, "run_code", {"code": "console.log(1 + 1)\nawait Promise.resolve(6 * 7)", "language": "javascript"}
+        )
+        report["exception_js"] = await call(
+            client, "run_code", {"code": "null.x", "language": "javascript"}
+        )
         report["files"] = await call(
             client,
             "run_code",

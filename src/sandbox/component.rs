@@ -1,12 +1,15 @@
-//! The `python` runtime: CPython 3.14 pre-initialized by componentize-py.
+//! The runtimes built as pre-initialized components of one WIT world
+//! (`guest/wit`): `python` (CPython 3.14 by componentize-py) and `javascript`
+//! (SpiderMonkey by componentize-js).
 //!
-//! A run instantiates the snapshot copy-on-write (no CPython boot), mounts the
-//! bytecode-compiled stdlib read-only at `/python`, and calls the guest's `run`
-//! export, which executes the code in a fresh `__main__` (or, for a session
-//! cell, the namespace the previous cell left) and reports any exception and
-//! the last expression's value as data.
+//! A run instantiates the snapshot copy-on-write (no interpreter boot), mounts
+//! what the flavor needs (python's bytecode-compiled stdlib, read-only at
+//! `/python`), and calls the guest's `run` export, which executes the code in
+//! a fresh global namespace (or, for a session cell, the one the previous cell
+//! left) and reports any exception and the last expression's value as data.
+//! Both languages reach the host through the same door, `host.call`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -32,7 +35,7 @@ mod report;
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "guest/python/wit",
+        path: "guest/wit",
         world: "sandbox",
         imports: { default: async },
         exports: { default: async },
@@ -43,6 +46,9 @@ use bindings::goru::sandbox::host;
 
 struct State {
     wasi: WasiCtx,
+    /// The run's stdin, also readable whole through the door (javascript has
+    /// no file API to read it with).
+    stdin: RunStdin,
     table: ResourceTable,
     run: RunContext,
     fs: FsPolicy,
@@ -79,6 +85,10 @@ impl HasRunContext for State {
 
 impl host::Host for State {
     async fn call(&mut self, name: String, args: String) -> Result<String, String> {
+        if name == READ_STDIN {
+            let text = String::from_utf8_lossy(&self.stdin.take_all()).into_owned();
+            return Ok(serde_json::Value::String(text).to_string());
+        }
         let host = self.run.host.clone();
         host.dispatch(&name, &args).await
     }
@@ -114,7 +124,7 @@ impl Prepared {
     /// Adds granted mounts to the directories the instance sees.
     /// Preparation never touches the filesystem, so the guest reads its
     /// preopens from this context on its first file access (see RUNTIMES.md).
-    fn mount(&mut self, stdlib: &PathBuf, mounts: &[Preopen]) -> Result<(), SandboxError> {
+    fn mount(&mut self, stdlib: Option<&Path>, mounts: &[Preopen]) -> Result<(), SandboxError> {
         if mounts.is_empty() {
             return Ok(());
         }
@@ -223,7 +233,7 @@ fn reported_end(reported: Option<report::Reported>) -> GuestEnd {
 
 /// The WASI context of a run: its stdio, the stdlib, and `dirs`.
 fn wasi_ctx(
-    stdlib: &PathBuf,
+    stdlib: Option<&Path>,
     stdin: &RunStdin,
     run: &RunContext,
     dirs: &Dirs,
@@ -237,9 +247,11 @@ fn wasi_ctx(
     wasi.allow_blocking_current_thread(true);
     wasi.stdin(stdin.clone())
         .stdout(run.stdout.clone())
-        .stderr(run.stderr.clone())
-        .preopened_dir(stdlib, "/python", FsPerms::ReadOnly)
-        .map_err(SandboxError::wasmtime("mounting the stdlib"))?;
+        .stderr(run.stderr.clone());
+    if let Some(stdlib) = stdlib {
+        wasi.preopened_dir(stdlib, "/python", FsPerms::ReadOnly)
+            .map_err(SandboxError::wasmtime("mounting the stdlib"))?;
+    }
     for dir in &dirs.preopens {
         let perms = if dir.writable {
             FsPerms::ReadWrite
@@ -252,10 +264,35 @@ fn wasi_ctx(
     Ok(wasi.build())
 }
 
+/// The door call that reads the run's whole stdin (not a host function: no
+/// policy grants or refuses it).
+const READ_STDIN: &str = "_read_stdin";
+
+/// What tells one component runtime from another.
+pub struct Flavor {
+    pub language: &'static str,
+    pub version: &'static str,
+    /// Mounted read-only at `/python`: python's compiled stdlib.
+    pub stdlib: Option<PathBuf>,
+}
+
+/// `python`: CPython 3.14, pre-initialized by componentize-py.
+pub mod python {
+    pub const LANGUAGE: &str = "python";
+    pub const VERSION: &str = "3.14 (componentize-py 0.25.1)";
+}
+
+/// `javascript`: SpiderMonkey (StarlingMonkey), pre-initialized by
+/// componentize-js.
+pub mod javascript {
+    pub const LANGUAGE: &str = "javascript";
+    pub const VERSION: &str = "SpiderMonkey (StarlingMonkey, componentize-js 0.23.0)";
+}
+
 /// The loaded runtime: linked once, instantiated per run.
-pub struct Python {
+pub struct Component {
     pre: bindings::SandboxPre<State>,
-    stdlib: PathBuf,
+    flavor: Flavor,
     /// Run directories' settings; `None` runs without `/work` and `/tmp`.
     files: Option<FilesConfig>,
     pool: OnceLock<Pool>,
@@ -269,24 +306,23 @@ pub struct Python {
 /// Spare run directories kept at most.
 const MAX_SPARE_DIRS: usize = 64;
 
-impl Python {
-    pub const LANGUAGE: &'static str = "python";
-    pub const VERSION: &'static str = "3.14 (componentize-py 0.25.1)";
-
-    /// `compiled` is the component from the disk cache; `stdlib` the
-    /// bytecode-compiled standard library produced by the guest build.
+impl Component {
+    /// `compiled` is the component from the disk cache; `files` is `None`
+    /// for a flavor whose runs get no working directory.
     pub fn load(
         engine: &Engine,
         compiled: Compiled<'_>,
-        stdlib: PathBuf,
+        flavor: Flavor,
         files: Option<FilesConfig>,
     ) -> Result<Self, SandboxError> {
-        if !stdlib.is_dir() {
-            return Err(SandboxError::RuntimeMissing { path: stdlib });
+        if let Some(stdlib) = flavor.stdlib.as_ref().filter(|dir| !dir.is_dir()) {
+            return Err(SandboxError::RuntimeMissing {
+                path: stdlib.clone(),
+            });
         }
         let component = compiled
             .component(engine)
-            .map_err(SandboxError::wasmtime("loading the python component"))?;
+            .map_err(SandboxError::wasmtime("loading the component"))?;
         let mut linker = Linker::<State>::new(engine);
         quota_fs::add_to_linker(&mut linker).map_err(SandboxError::wasmtime("linking WASI"))?;
         host::add_to_linker::<_, HasSelf<State>>(&mut linker, |s| s)
@@ -295,14 +331,12 @@ impl Python {
             .map_err(SandboxError::wasmtime("linking the outcome report"))?;
         let pre = linker
             .instantiate_pre(&component)
-            .map_err(SandboxError::wasmtime(
-                "pre-instantiating the python component",
-            ))?;
+            .map_err(SandboxError::wasmtime("pre-instantiating the component"))?;
         let pre = bindings::SandboxPre::new(pre)
-            .map_err(SandboxError::wasmtime("binding the python exports"))?;
+            .map_err(SandboxError::wasmtime("binding the component's exports"))?;
         Ok(Self {
             pre,
-            stdlib,
+            flavor,
             files,
             pool: OnceLock::new(),
             spare_dirs: std::sync::Mutex::default(),
@@ -332,9 +366,10 @@ impl Python {
             None => None,
         };
         let dirs = rundir.as_ref().map(|r| r.dirs(&[])).unwrap_or_default();
-        let wasi = wasi_ctx(&self.stdlib, &stdin, &run_ctx, &dirs)?;
+        let wasi = wasi_ctx(self.stdlib(), &stdin, &run_ctx, &dirs)?;
         let state = State {
             wasi,
+            stdin: stdin.clone(),
             table: ResourceTable::new(),
             run: run_ctx,
             fs: dirs.policy(),
@@ -351,6 +386,10 @@ impl Python {
             files: self.files.clone(),
             ended: false,
         })
+    }
+
+    fn stdlib(&self) -> Option<&Path> {
+        self.flavor.stdlib.as_deref()
     }
 
     fn spare_dir(&self) -> Option<RunDir> {
@@ -393,8 +432,7 @@ impl Python {
             match self.pre.instantiate_async(&mut *store).await {
                 Err(e) if wait.retry(&e).await => continue,
                 done => {
-                    return done
-                        .map_err(SandboxError::wasmtime("instantiating the python snapshot"));
+                    return done.map_err(SandboxError::wasmtime("instantiating the snapshot"));
                 }
             }
         }
@@ -402,13 +440,13 @@ impl Python {
 }
 
 #[async_trait::async_trait]
-impl Runtime for Python {
+impl Runtime for Component {
     fn language(&self) -> &'static str {
-        Self::LANGUAGE
+        self.flavor.language
     }
 
     fn version(&self) -> &'static str {
-        Self::VERSION
+        self.flavor.version
     }
 
     fn has_workdir(&self) -> bool {
@@ -419,7 +457,7 @@ impl Runtime for Python {
         let started = Instant::now();
         let pooled = self.pool.get().is_some();
         let mut prepared = self.take(&job.limits).await?;
-        prepared.mount(&self.stdlib, &job.mounts)?;
+        prepared.mount(self.stdlib(), &job.mounts)?;
         prepared.store.data_mut().run.grant(job.host);
         let call = Call {
             code: &job.code,
@@ -447,17 +485,17 @@ impl Runtime for Python {
         setup: SessionSetup,
     ) -> Result<Box<dyn SessionInstance>, SandboxError> {
         let mut prepared = self.take(&setup.limits).await?;
-        prepared.mount(&self.stdlib, &setup.mounts)?;
+        prepared.mount(self.stdlib(), &setup.mounts)?;
         prepared.store.data_mut().run.grant(setup.host);
-        Ok(Box::new(PythonSession {
+        Ok(Box::new(ComponentSession {
             prepared: Some(prepared),
             entered: false,
         }))
     }
 }
 
-/// A session: one instance, its `__main__` kept from cell to cell.
-struct PythonSession {
+/// A session: one instance, its globals kept from cell to cell.
+struct ComponentSession {
     /// `None` once a cell left it untrustworthy.
     prepared: Option<Prepared>,
     /// The first cell changes into the working directory; later cells keep
@@ -466,7 +504,7 @@ struct PythonSession {
 }
 
 #[async_trait::async_trait]
-impl SessionInstance for PythonSession {
+impl SessionInstance for ComponentSession {
     async fn run_cell(&mut self, cell: Cell) -> Result<RunResult, SandboxError> {
         let Some(prepared) = self.prepared.as_mut() else {
             return Err(SandboxError::SessionEnded);
@@ -501,7 +539,7 @@ impl SessionInstance for PythonSession {
     }
 }
 
-impl Drop for PythonSession {
+impl Drop for ComponentSession {
     fn drop(&mut self) {
         // Resetting a used instance's pages is real work; keep it off
         // whatever thread dropped the session.
