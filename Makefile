@@ -52,11 +52,13 @@ bench-engine: build
 	$(CARGO) bench --locked --bench engine
 
 ## bench-load: the release server under wrk (latency, throughput, cold start, memory)
-## against a no-sandbox python3 subprocess; writes build/bench/summary.json
+## against a no-sandbox python3 subprocess; writes build/bench/summary.json; then
+## javascript beside python and a `node -e` subprocess (build/bench/javascript.json)
 bench-load: build
 	./scripts/bench/install-wrk.sh
 	./scripts/bench/native-venv.sh
 	python3 scripts/bench/load.py
+	python3 scripts/bench/javascript.py
 
 clean:
 	rm -rf build target

@@ -19,6 +19,10 @@
 //! see `guest/python/src/goru_preload.py`; `python3.12` loads them per run),
 //! and the pool: a run taking a prepared instance versus instantiating one.
 //!
+//! `hello` puts the two component runtimes side by side with the no-sandbox
+//! baseline for JavaScript: `console.log(1+1)` in `javascript`, `print(1+1)`
+//! in `python`, and `node -e` as a subprocess per run.
+//!
 //! python3.12 runs take tens of milliseconds, so its functions (and any
 //! `python` case slower than a few ms) use fewer, flat samples, to keep the
 //! whole bench to a couple of minutes on a small machine.
@@ -37,6 +41,8 @@ use tokio::runtime::Runtime;
 
 const PYTHON: &str = "python";
 const PYTHON312: &str = "python3.12";
+const JAVASCRIPT: &str = "javascript";
+const JS_HELLO: &str = "console.log(1+1)";
 
 const PASS: &str = "pass";
 const COMPUTE: &str = "print(sum(x**2 for x in range(10)))";
@@ -373,5 +379,58 @@ fn sci(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, engine, pool, session, sci);
+/// `console.log(1+1)` in javascript, `print(1+1)` in python and `node -e`
+/// as a subprocess, in one group.
+fn hello(c: &mut Criterion) {
+    let bench = Bench::new();
+    bench
+        .rt
+        .block_on(bench.runner.sandbox().precompile(&[JAVASCRIPT]))
+        .expect("precompile javascript");
+    let node_run = || {
+        let out = std::process::Command::new("node")
+            .args(["-e", JS_HELLO])
+            .output()
+            .expect("node runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    assert_eq!(node_run(), b"2\n");
+    let cases = [(JAVASCRIPT, JS_HELLO), (PYTHON, "print(1+1)")];
+    for (language, code) in cases {
+        assert_eq!(bench.check("hello", code, language).0, "2\n");
+    }
+    let mut group = c.benchmark_group("hello");
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    for (language, code) in cases {
+        group.bench_function(language, |b| {
+            b.to_async(&bench.rt).iter(|| async {
+                std::hint::black_box(
+                    bench
+                        .runner
+                        .run(Bench::request(code, language))
+                        .await
+                        .unwrap(),
+                )
+            });
+        });
+    }
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    group.bench_function("node_subprocess", |b| {
+        b.iter(|| std::hint::black_box(node_run()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, engine, pool, session, sci, hello);
 criterion_main!(benches);

@@ -1,4 +1,5 @@
-"""The no-sandbox baseline: one `python3 -c CODE` subprocess per request.
+"""The no-sandbox baseline: one `python3 -c CODE` subprocess per request, or
+`node -e CODE` for `"language": "javascript"`.
 
 What a user does without goru. Same route and a goru-like JSON answer, so the
 same wrk script drives both. Usage: native_server.py PORT
@@ -21,8 +22,13 @@ class Handler(BaseHTTPRequestHandler):
         if self.path != "/run":
             return self.answer(404, {"error": {"code": "not_found"}})
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        code = json.loads(body)["code"]
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=10)
+        request = json.loads(body)
+        code = request["code"]
+        if request.get("language") == "javascript":
+            command = ["node", "-e", code]
+        else:
+            command = [sys.executable, "-c", code]
+        proc = subprocess.run(command, capture_output=True, timeout=10)
         self.answer(200, {
             "status": "ok" if proc.returncode == 0 else "error",
             "stdout": proc.stdout.decode(errors="replace"),
