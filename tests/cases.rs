@@ -1,8 +1,8 @@
 //! The hostile corpus, as data: every folder in `tests/cases/` is one case,
 //! sent to a real server on 127.0.0.1:0. Adding a case is adding a folder.
 //!
-//! - `main.py` + `expect.json`: code run through `POST /run` with the
-//!   case's `language`, `policy` and `stdin`; the answer must match
+//! - `main.py` (or `main.js`, run as javascript) + `expect.json`: code run
+//!   through `POST /run` with the case's `language`, `policy` and `stdin`; the answer must match
 //!   (`status`, `exit_code`, `stdout`, `stdout_contains`, `stdout_lacks`,
 //!   `stderr_contains`, `error_type`, `error_contains`, `truncated`), hold
 //!   nothing of `answer_lacks`, stay under `max_response_bytes` and arrive
@@ -40,8 +40,9 @@ const CANARY_SECRET: &str = "SECRET-INTERNAL-93be";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Expect {
-    #[serde(default = "python")]
-    language: String,
+    /// Default: javascript for `main.js`, python for `main.py`.
+    #[serde(default)]
+    language: Option<String>,
     #[serde(default)]
     policy: Option<Value>,
     #[serde(default)]
@@ -74,10 +75,6 @@ struct Expect {
     /// Why the case exists, for whoever reads it.
     #[serde(default, rename = "why")]
     _why: Option<String>,
-}
-
-fn python() -> String {
-    "python".to_owned()
 }
 
 fn default_max_response() -> usize {
@@ -205,8 +202,15 @@ impl World {
                 .unwrap_or_else(|e| panic!("{}/request.json: {e}", dir.display()));
             self.raw(raw)
         } else {
-            let code = read("main.py").expect("a case has main.py or request.json");
-            let mut body = json!({"code": code, "language": expect.language});
+            let (code, language) = match read("main.js") {
+                Ok(code) => (code, "javascript"),
+                Err(_) => (
+                    read("main.py").expect("a case has main.py, main.js or request.json"),
+                    "python",
+                ),
+            };
+            let language = expect.language.as_deref().unwrap_or(language);
+            let mut body = json!({"code": code, "language": language});
             for (field, value) in [
                 ("policy", expect.policy.clone()),
                 ("stdin", expect.stdin.clone().map(Value::String)),

@@ -17,6 +17,7 @@ const ACORN = { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: true
 
 /** Runs `code`; returns `{ value }` or `{ promise }` (an async wrapper's). */
 export function evaluate(code, keepGlobals) {
+  refuseDynamicImport(code);
   if (!keepGlobals) {
     try {
       return { value: globalEval(code) };
@@ -31,6 +32,23 @@ export function evaluate(code, keepGlobals) {
   if (rewritten.declared.length > 0) globalEval(`var ${rewritten.declared.join(', ')};`);
   const value = globalEval(rewritten.code);
   return rewritten.async ? { promise: value } : { value };
+}
+
+/** `import()` would reach the engine's module loader, which has nothing to
+ * load here and aborts the instance: refuse it with a clear error first.
+ * Only code that mentions it pays for the parse. */
+function refuseDynamicImport(code) {
+  if (!/\bimport\s*\(/.test(code)) return;
+  let found = false;
+  try {
+    const program = Parser.parse(code, { ...ACORN, allowAwaitOutsideFunction: true });
+    found = contains(program, (node) => node.type === 'ImportExpression');
+  } catch {
+    return; // eval reports the syntax error itself
+  }
+  if (found) {
+    throw new SyntaxError('import() is not available: javascript runs are scripts, with no modules to load');
+  }
 }
 
 function parses(code, allowAwait) {
@@ -110,8 +128,17 @@ function collectNames(pattern, into) {
   }
 }
 
+const FUNCTIONS = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+
 /** Whether `await` (or `for await`) occurs outside every function. */
 function awaitsAtTopLevel(program) {
+  return contains(program, (node) => node.type === 'AwaitExpression' ||
+    (node.type === 'ForOfStatement' && node.await), FUNCTIONS);
+}
+
+/** Whether a node under `root` satisfies `test`, not looking inside nodes
+ * whose type is in `skip`. */
+function contains(root, test, skip = new Set()) {
   let found = false;
   const visit = (node) => {
     if (found || node === null || typeof node !== 'object') return;
@@ -120,16 +147,15 @@ function awaitsAtTopLevel(program) {
       return;
     }
     if (typeof node.type !== 'string') return;
-    if (node.type === 'AwaitExpression' || (node.type === 'ForOfStatement' && node.await)) {
+    if (test(node)) {
       found = true;
       return;
     }
-    if (node.type === 'FunctionDeclaration' || node.type === 'FunctionExpression' ||
-      node.type === 'ArrowFunctionExpression') return;
+    if (skip.has(node.type)) return;
     for (const key in node) {
       if (key !== 'type' && key !== 'start' && key !== 'end') visit(node[key]);
     }
   };
-  visit(program.body);
+  visit(root.body);
   return found;
 }

@@ -8,7 +8,7 @@ import { outcome } from 'goru:sandbox/report@0.1.0';
 import { install as installConsole, writeStderr } from './console.js';
 import { evaluate } from './evaluate.js';
 import { functions } from './functions.js';
-import { formatError, inspect } from './inspect.js';
+import { formatError, inspect, setBudget } from './inspect.js';
 import * as timers from './timers.js';
 
 installConsole(globalThis);
@@ -18,6 +18,25 @@ for (const [name, value] of Object.entries(functions)) {
 }
 // No network except through `http_request`, which the policy checks.
 delete globalThis.fetch;
+
+// What the engine's own export glue relies on once `run` returns its
+// promise. User code may replace them (it owns the global object); a broken
+// `then` there would abort the instance, so they are put back first.
+const INTRINSICS = [
+  [Promise.prototype, 'then'],
+  [Promise, 'resolve'],
+  [globalThis, 'Promise'],
+].map(([owner, key]) => [owner, key, Object.getOwnPropertyDescriptor(owner, key)]);
+
+function restoreIntrinsics() {
+  for (const [owner, key, descriptor] of INTRINSICS) {
+    try {
+      Object.defineProperty(owner, key, descriptor);
+    } catch {
+      // Frozen by user code with another value: nothing more can be done.
+    }
+  }
+}
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -79,19 +98,29 @@ function show(value, max) {
   return { plain, html: undefined, truncated };
 }
 
+/** Whether `value` is a promise-like to await. A value whose `then` cannot
+ * even be read (a hostile proxy) is shown, not awaited. */
 function isThenable(value) {
-  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    return typeof value.then === 'function';
+  } catch {
+    return false;
+  }
 }
 
 /** Runs `code` and reports how it ended. `workdir` and `tmpdir` are unused:
  * javascript runs have no file API. */
 export async function run(code, options) {
   const max = options.maxTextBytes;
+  setBudget(max);
   let exitCode = 0;
   let error;
   let display;
   try {
     const evaluated = evaluate(code, options.keepGlobals);
+    // Before the first await: that is when `run` returns to the glue.
+    restoreIntrinsics();
     let value = evaluated.promise !== undefined ? await timers.settle(evaluated.promise) : evaluated.value;
     // A promise as the last value is awaited, as top-level await would.
     if (isThenable(value)) value = await timers.settle(Promise.resolve(value));
@@ -104,5 +133,6 @@ export async function run(code, options) {
     // As Node does with an uncaught exception (and CPython with its traceback).
     if (error.traceback !== '') writeStderr(error.traceback);
   }
+  restoreIntrinsics();
   outcome(exitCode, error, display);
 }

@@ -14,10 +14,31 @@ const IDENTIFIER = /^[a-zA-Z_][a-zA-Z_0-9]*$/;
 const typedArrayPrototype = Object.getPrototypeOf(Uint8Array.prototype);
 const typedArrayTag = Object.getOwnPropertyDescriptor(typedArrayPrototype, Symbol.toStringTag).get;
 
+// Characters one `inspect` may produce: the run's output cap. Anything past
+// it would be cut by the host anyway, and building it costs the guest memory
+// (a 200,000-key object once ran the engine out of memory while formatting).
+let budget = 1 << 20;
+
+/** Sets the most characters one `inspect` produces (the run's output cap). */
+export function setBudget(characters) {
+  budget = characters;
+}
+
 /** `value` as Node's `util.inspect(value)` shows it. */
 export function inspect(value) {
-  const ctx = { seen: [], circular: new Map(), indentationLvl: 0, currentDepth: 0 };
+  const ctx = { seen: [], circular: new Map(), indentationLvl: 0, currentDepth: 0, budget };
   return formatValue(ctx, value, 0, true);
+}
+
+/** Adds `entry` to `output`; false once the budget is spent. */
+function spend(ctx, output, entry) {
+  output.push(entry);
+  ctx.budget -= entry.length + 2;
+  return ctx.budget > 0;
+}
+
+function more(count, what) {
+  return `... ${count} more ${what}${count > 1 ? 's' : ''}`;
 }
 
 /** Node's `util.format`: printf-style `%s %d %i %f %j %o %O %c %%` in a first
@@ -93,26 +114,26 @@ function formatNumber(n) {
   return Object.is(n, -0) ? '-0' : `${n}`;
 }
 
+const ESCAPES = { '\n': '\\n', '\t': '\\t', '\r': '\\r', '\b': '\\b', '\f': '\\f', '\v': '\\v', '\\': '\\\\' };
+const NEEDS_ESCAPE = {
+  "'": /[\x00-\x1f\x7f'\\]/g,
+  '"': /[\x00-\x1f\x7f"\\]/g,
+  '`': /[\x00-\x1f\x7f`\\]/g,
+};
+
+/** `s` quoted as Node quotes strings: single quotes unless the string has
+ * some (then double, then backticks), control characters escaped. One regex
+ * pass: a character-by-character loop in this engine's interpreter was slow
+ * enough, on big objects, to run out of memory. */
 function quote(s) {
   let q = "'";
   if (s.includes("'")) {
     if (!s.includes('"')) q = '"';
     else if (!s.includes('`') && !s.includes('${')) q = '`';
   }
-  let out = '';
-  for (const ch of s) {
-    const code = ch.codePointAt(0);
-    if (ch === q || ch === '\\') out += '\\' + ch;
-    else if (ch === '\n') out += '\\n';
-    else if (ch === '\t') out += '\\t';
-    else if (ch === '\r') out += '\\r';
-    else if (ch === '\b') out += '\\b';
-    else if (ch === '\f') out += '\\f';
-    else if (ch === '\v') out += '\\v';
-    else if (code < 0x20 || code === 0x7f) out += '\\x' + code.toString(16).toUpperCase().padStart(2, '0');
-    else out += ch;
-  }
-  return q + out + q;
+  const escaped = s.replace(NEEDS_ESCAPE[q], (ch) =>
+    ESCAPES[ch] ?? (ch === q ? '\\' + ch : '\\x' + ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')));
+  return q + escaped + q;
 }
 
 function formatPrimitive(value) {
@@ -295,8 +316,13 @@ function formatRaw(ctx, value, recurseTimes) {
   ctx.seen.push(value);
   ctx.currentDepth = recurseTimes;
   let output = formatter(ctx, value, recurseTimes);
-  for (const key of keys) {
-    output.push(formatProperty(ctx, value, recurseTimes, key, extras));
+  for (let i = 0; i < keys.length; i++) {
+    if (ctx.budget <= 0) {
+      const left = keys.length - i;
+      output.push(`... ${left} more propert${left > 1 ? 'ies' : 'y'}`);
+      break;
+    }
+    spend(ctx, output, formatProperty(ctx, value, recurseTimes, keys[i], extras));
   }
   ctx.seen.pop();
   const index = ctx.circular.get(value);
@@ -364,7 +390,10 @@ function formatArray(ctx, value, recurseTimes) {
       i += holes - 1;
       continue;
     }
-    output.push(formatProperty(ctx, value, recurseTimes, i, 'array-entry'));
+    if (!spend(ctx, output, formatProperty(ctx, value, recurseTimes, i, 'array-entry'))) {
+      i++;
+      break;
+    }
   }
   const remaining = length - i;
   if (remaining > 0) output.push(`... ${remaining} more item${remaining > 1 ? 's' : ''}`);
@@ -392,18 +421,26 @@ function formatArrayBuffer(ctx, value) {
 function formatSet(ctx, value, recurseTimes) {
   const output = [];
   ctx.indentationLvl += 2;
-  for (const v of value) output.push(formatValue(ctx, v, recurseTimes));
+  let shown = 0;
+  for (const v of value) {
+    shown++;
+    if (!spend(ctx, output, formatValue(ctx, v, recurseTimes))) break;
+  }
   ctx.indentationLvl -= 2;
+  if (shown < value.size) output.push(more(value.size - shown, 'item'));
   return output;
 }
 
 function formatMap(ctx, value, recurseTimes) {
   const output = [];
   ctx.indentationLvl += 2;
+  let shown = 0;
   for (const [k, v] of value) {
-    output.push(`${formatValue(ctx, k, recurseTimes)} => ${formatValue(ctx, v, recurseTimes)}`);
+    shown++;
+    if (!spend(ctx, output, `${formatValue(ctx, k, recurseTimes)} => ${formatValue(ctx, v, recurseTimes)}`)) break;
   }
   ctx.indentationLvl -= 2;
+  if (shown < value.size) output.push(more(value.size - shown, 'item'));
   return output;
 }
 
@@ -411,7 +448,9 @@ function groupArrayElements(ctx, output, value) {
   let totalLength = 0;
   let maxLength = 0;
   let outputLength = output.length;
-  if (value !== undefined && output[outputLength - 1].startsWith('... ') && value.length > MAX_ARRAY_LENGTH) {
+  // The "... n more items" entry is not grouped (entries are never bare
+  // text starting with "... ": strings are quoted).
+  if (output[outputLength - 1].startsWith('... ')) {
     outputLength--;
   }
   const separatorSpace = 2;

@@ -1,0 +1,1 @@
+try { console.log('LEAK', fs_list('/')); } catch (e) { console.log('refused', e.name); }

@@ -1,0 +1,2 @@
+let s = 'x'; for (;;) s = s + s + '';
+console.log(s.length);

@@ -1,0 +1,2 @@
+await new Promise((r) => setTimeout(r, 100));
+console.log('clean');

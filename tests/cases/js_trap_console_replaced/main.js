@@ -1,0 +1,1 @@
+console.log = null; globalThis.console = undefined; 1 + 1

@@ -1,0 +1,1 @@
+throw new Error('bad \ud800 text');

@@ -1,0 +1,3 @@
+Promise.prototype.then = function () { throw new Error('broken then'); };
+await 1;
+'survived'
