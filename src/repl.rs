@@ -46,7 +46,7 @@ pub async fn run(runner: Runner, make_spec: impl Fn() -> Result<SessionSpec, Str
         interpreter.language()
     );
     let code = loop {
-        let Some(entry) = read_entry(&mut editor) else {
+        let Some(entry) = read_entry(&mut editor, interpreter.language()) else {
             break 0;
         };
         if entry.trim().is_empty() {
@@ -93,15 +93,21 @@ async fn open(
 }
 
 /// One entry: a line, or a block continued with `... ` until it is complete.
-fn read_entry(editor: &mut DefaultEditor) -> Option<String> {
+fn read_entry(editor: &mut DefaultEditor, language: &str) -> Option<String> {
     let mut entry = String::new();
     loop {
-        let prompt = if entry.is_empty() { ">>> " } else { "... " };
+        // Each language's own prompt: Python's `>>>`, Node's `>`.
+        let first = if language == crate::sandbox::JAVASCRIPT {
+            "> "
+        } else {
+            ">>> "
+        };
+        let prompt = if entry.is_empty() { first } else { "... " };
         match editor.readline(prompt) {
             Ok(line) => {
                 entry.push_str(&line);
                 entry.push('\n');
-                if !needs_more(&entry) {
+                if !needs_more(&entry, language) {
                     return Some(entry);
                 }
             }
@@ -116,10 +122,18 @@ fn read_entry(editor: &mut DefaultEditor) -> Option<String> {
     }
 }
 
-/// Whether `entry` is an unfinished statement: an open bracket or triple
-/// quote, a trailing backslash, or a block (a line ending in `:`) not yet
-/// closed by an empty line.
-pub fn needs_more(entry: &str) -> bool {
+/// Whether `entry` is an unfinished statement in `language`.
+pub fn needs_more(entry: &str, language: &str) -> bool {
+    if language == crate::sandbox::JAVASCRIPT {
+        javascript_needs_more(entry)
+    } else {
+        python_needs_more(entry)
+    }
+}
+
+/// Python: an open bracket or triple quote, a trailing backslash, or a block
+/// (a line ending in `:`) not yet closed by an empty line.
+fn python_needs_more(entry: &str) -> bool {
     let lines: Vec<&str> = entry.lines().collect();
     let Some(last) = lines.last() else {
         return false;
@@ -155,6 +169,50 @@ pub fn needs_more(entry: &str) -> bool {
     }
     let block = lines.iter().any(|l| l.trim_end().ends_with(':'));
     block && !last.trim().is_empty()
+}
+
+/// JavaScript: an open bracket, template literal or block comment. `//`
+/// comments end at the line; `#` is a private name, not a comment.
+fn javascript_needs_more(entry: &str) -> bool {
+    let mut depth: i64 = 0;
+    let mut quote: Option<char> = None;
+    let mut block_comment = false;
+    let mut chars = entry.chars().peekable();
+    while let Some(c) = chars.next() {
+        if block_comment {
+            if c == '*' && chars.peek() == Some(&'/') {
+                chars.next();
+                block_comment = false;
+            }
+            continue;
+        }
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            // Only template literals span lines.
+            (Some('`'), _) => {}
+            (Some(_), '\n') => quote = None,
+            (Some(_), _) => {}
+            (None, '/') if chars.peek() == Some(&'/') => {
+                for rest in chars.by_ref() {
+                    if rest == '\n' {
+                        break;
+                    }
+                }
+            }
+            (None, '/') if chars.peek() == Some(&'*') => {
+                chars.next();
+                block_comment = true;
+            }
+            (None, '\'' | '"' | '`') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth > 0 || block_comment || quote == Some('`')
 }
 
 /// Runs one cell, printing output as it comes and the last value after.
@@ -238,14 +296,29 @@ mod tests {
 
     #[test]
     fn blocks_brackets_and_strings_continue_until_complete() {
-        assert!(!needs_more("x = 1\n"));
-        assert!(needs_more("def f():\n"));
-        assert!(needs_more("def f():\n    return 1\n"));
-        assert!(!needs_more("def f():\n    return 1\n\n"));
-        assert!(needs_more("x = [1,\n"));
-        assert!(!needs_more("x = [1,\n 2]\n"));
-        assert!(needs_more("s = \"\"\"a\n"));
-        assert!(!needs_more("s = '(' # (\n"));
-        assert!(needs_more("x = 1 + \\\n"));
+        let py = |entry| needs_more(entry, "python");
+        assert!(!py("x = 1\n"));
+        assert!(py("def f():\n"));
+        assert!(py("def f():\n    return 1\n"));
+        assert!(!py("def f():\n    return 1\n\n"));
+        assert!(py("x = [1,\n"));
+        assert!(!py("x = [1,\n 2]\n"));
+        assert!(py("s = \"\"\"a\n"));
+        assert!(!py("s = '(' # (\n"));
+        assert!(py("x = 1 + \\\n"));
+    }
+
+    #[test]
+    fn javascript_continues_inside_brackets_templates_and_block_comments() {
+        let js = |entry| needs_more(entry, "javascript");
+        assert!(!js("const x = 1\n"));
+        assert!(js("function f() {\n"));
+        assert!(!js("function f() {\n  return 1;\n}\n"));
+        assert!(js("class A { #p = 1; m() {\n"), "# is a private name");
+        assert!(!js("const s = '{'; // {\n"));
+        assert!(js("const t = `line\n"));
+        assert!(!js("const t = `a\nb`\n"));
+        assert!(js("/* open\n"));
+        assert!(!js("x = { a: 1 }\n"));
     }
 }

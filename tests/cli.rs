@@ -378,6 +378,19 @@ fn the_repl_keeps_state_echoes_values_and_reads_blocks() {
 }
 
 #[test]
+fn the_javascript_repl_keeps_bindings_and_reads_multi_line_blocks() {
+    let state = tempfile::tempdir().unwrap();
+    goru()
+        .args(["repl", "--lang", "javascript"])
+        .env("XDG_STATE_HOME", state.path())
+        .write_stdin("const x = 21\nclass A {\n  #k = 2;\n  twice(n) { return n * this.#k; } // }\n}\nnew A().twice(x)\nnull.y\n`a\nb`\n")
+        .assert()
+        .success()
+        .stdout("42\n'a\\nb'\n")
+        .stderr(contains("TypeError"));
+}
+
+#[test]
 fn the_repl_starts_afresh_after_a_timeout_and_exits_with_sys_exit() {
     let state = tempfile::tempdir().unwrap();
     goru()

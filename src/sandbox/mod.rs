@@ -54,6 +54,9 @@ pub const LANGUAGES: [&str; 4] = [
     javascript::LANGUAGE,
 ];
 
+/// The javascript runtime's language name.
+pub const JAVASCRIPT: &str = javascript::LANGUAGE;
+
 /// Each language with the runtime version behind it.
 pub const RUNTIMES: [(&str, &str); 4] = [
     (python::LANGUAGE, python::VERSION),
