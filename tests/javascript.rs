@@ -171,6 +171,18 @@ async fn every_limit_of_the_contract_holds() {
         "InternalError",
         "deep recursion is an error"
     );
+    // The engine's own heap fills near 90 MiB, below the limit: a crash that
+    // says so, not a bare trap.
+    let r = js("const a = []; for (let i = 0; i < 3e6; i++) a.push({ i });").await;
+    assert_eq!(r.status, Status::Crashed, "{r:?}");
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("ran out of memory in its own heap"),
+        "{:?}",
+        r.reason
+    );
 }
 
 #[tokio::test]

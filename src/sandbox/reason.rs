@@ -49,6 +49,21 @@ fn reason(result: &RunResult, limits: &Limits, language: &str) -> Option<String>
              (policy.fuel)",
             limits.fuel.unwrap_or(u64::MAX)
         ),
+        // StarlingMonkey's words when an allocation the engine cannot fail
+        // gracefully fails: its own heap is full, below `memory_mb`.
+        Status::Crashed
+            if language == super::JAVASCRIPT
+                && result
+                    .stderr
+                    .contains("Redirecting call to abort() to mozalloc_abort") =>
+        {
+            format!(
+                "the JavaScript engine ran out of memory in its own heap (about 90 MiB, \
+                 whatever policy.memory_mb allows; this run's limit was {} MiB): keep fewer \
+                 objects alive, or hold bulk data in typed arrays",
+                limits.memory_bytes >> 20
+            )
+        }
         Status::Crashed => match &result.error {
             Some(e) => format!(
                 "the guest runtime failed: {}",
