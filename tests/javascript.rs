@@ -185,6 +185,20 @@ async fn every_limit_of_the_contract_holds() {
     );
 }
 
+/// The last status of the contract: a run the server's shutdown grace
+/// outlived ends `cancelled`, javascript as any runtime.
+#[tokio::test]
+async fn a_run_past_the_shutdown_grace_is_cancelled() {
+    let mut config = server_config();
+    config.server.shutdown_grace_ms = 300;
+    let s = start_server(config).await;
+    let in_flight = s.spawn_run(json!({"language": "javascript", "code": "while (true) {}", "policy": {"timeout_ms": 30000}}));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.server.shutdown();
+    let body = in_flight.await.unwrap();
+    assert_eq!(body["status"], "cancelled", "{body}");
+}
+
 #[tokio::test]
 async fn stdin_is_read_whole_once() {
     let mut req = request(

@@ -16,19 +16,6 @@ async fn server() -> TestServer {
 }
 
 impl TestServer {
-    async fn post_json(&self, path: &str, body: Value) -> (u16, Value, reqwest::header::HeaderMap) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        (status, response.json().await.unwrap(), headers)
-    }
-
     /// Opens a session and returns its id.
     async fn open(&self, body: Value) -> String {
         let (status, info, _) = self.post_json("/sessions", body).await;

@@ -14,7 +14,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import load  # noqa: E402  (the shared helpers: servers, wrk, CPU, memory)
@@ -24,17 +23,10 @@ PY = ("print(1+1)", "2\n")
 TARGETS = [("goru javascript", "javascript", JS), ("goru python", "python", PY)]
 
 
-def cpu_with_children(pid):
-    """utime + stime of `pid` and of its children it waited for (the native
-    server's `node -e` subprocesses)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
 def measured(pid, port, language, conns, workload):
-    cpu0 = cpu_with_children(pid)
+    cpu0 = load.cpu_seconds(pid, children=True)
     point = load.wrk(port, language, conns, load.DURATION, workload=workload)
-    point["cpu_ms_per_request"] = 1000 * (cpu_with_children(pid) - cpu0) / max(point["ok"], 1)
+    point["cpu_ms_per_request"] = 1000 * (load.cpu_seconds(pid, children=True) - cpu0) / max(point["ok"], 1)
     return point
 
 
@@ -49,12 +41,8 @@ def main():
          "duration_s": load.DURATION, "node": node, "points": []}
     try:
         # python-sci is not needed here: do not wait for its snapshot.
-        env = {**load.SERVER_ENV, "GORU_CACHE_DIR": cache,
-               "GORU_SERVER_PRECOMPILE": '["python", "javascript"]'}
-        port = load.free_port()
-        p = load.start(load.goru_cmd(binary, port), env, "goru-js")
-        load.wait_until(p, "/readyz", lambda: load.readyz(port)[0] == 200)
-        time.sleep(2)  # the pool refills
+        p, port = load.start_goru(binary, cache, log="goru-js",
+                                  env={"GORU_SERVER_PRECOMPILE": '["python", "javascript"]'})
         for _, language, workload in TARGETS:
             load.wrk(port, language, 8, load.WARMUP, workload=workload)
         load.wait_idle(p.pid)

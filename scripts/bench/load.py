@@ -133,11 +133,11 @@ def goru_cmd(binary, port, *extra):
     return [binary, "serve", "--listen", f"127.0.0.1:{port}", "--config", CONFIG, *extra]
 
 
-def start_goru(binary, cache, *extra, log="goru"):
+def start_goru(binary, cache, *extra, log="goru", env=None):
     """Starts goru, waits for /readyz 200 and then for a full pool (/readyz
-    is 200 as soon as one instance is ready)."""
+    is 200 as soon as one instance is ready). `env` adds GORU_* settings."""
     port = free_port()
-    p = start(goru_cmd(binary, port, *extra), {**SERVER_ENV, "GORU_CACHE_DIR": cache}, log)
+    p = start(goru_cmd(binary, port, *extra), {**SERVER_ENV, "GORU_CACHE_DIR": cache, **(env or {})}, log)
     wait_until(p, "/readyz", lambda: readyz(port)[0] == 200)
 
     def full():
@@ -147,9 +147,11 @@ def start_goru(binary, cache, *extra, log="goru"):
     return p, port
 
 
-def cpu_seconds(pid):
+def cpu_seconds(pid, children=False):
+    """utime + stime of `pid`; with `children`, also of the children it
+    waited for (a server running a subprocess per request)."""
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return sum(int(f) for f in fields[11:15 if children else 13]) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_idle(pid, timeout=60):

@@ -114,6 +114,16 @@ impl TestServer {
         path: &str,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
+        let (status, value, _) = self.post_json(path, body).await;
+        (status, value)
+    }
+
+    /// As [`TestServer::post_value`], with the answer's headers.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value, reqwest::header::HeaderMap) {
         let response = self
             .client
             .post(self.url(path))
@@ -122,7 +132,8 @@ impl TestServer {
             .await
             .unwrap();
         let status = response.status().as_u16();
-        (status, response.json().await.unwrap())
+        let headers = response.headers().clone();
+        (status, response.json().await.unwrap(), headers)
     }
 
     /// GETs `path` and returns its JSON body, whatever the status.

@@ -18,17 +18,23 @@ const ACORN = { ecmaVersion: 'latest', sourceType: 'script', allowHashBang: true
 /** Runs `code`; returns `{ value }` or `{ promise }` (an async wrapper's). */
 export function evaluate(code, keepGlobals) {
   refuseDynamicImport(code);
+  let program;
   if (!keepGlobals) {
     try {
       return { value: globalEval(code) };
     } catch (error) {
       // A SyntaxError thrown before any code ran, that only top-level await
-      // explains: run it again rewritten. Anything else was raised by the
-      // code itself and is its error.
-      if (!(error instanceof SyntaxError) || parses(code, false) || !parses(code, true)) throw error;
+      // explains (the code parses once await is allowed, awaits at top
+      // level, and does not parse as a plain script, where `await(x)` is a
+      // call): run it again rewritten. Anything else was raised by the code
+      // itself and is its error.
+      program = error instanceof SyntaxError ? parse(code) : null;
+      if (program === null || !awaitsAtTopLevel(program) || parsesAsScript(code)) throw error;
     }
+  } else {
+    program = parse(code);
   }
-  const rewritten = rewrite(code, keepGlobals);
+  const rewritten = rewrite(code, keepGlobals, program);
   if (rewritten.declared.length > 0) globalEval(`var ${rewritten.declared.join(', ')};`);
   const value = globalEval(rewritten.code);
   return rewritten.async ? { promise: value } : { value };
@@ -39,37 +45,36 @@ export function evaluate(code, keepGlobals) {
  * Only code that mentions it pays for the parse. */
 function refuseDynamicImport(code) {
   if (!/\bimport\s*\(/.test(code)) return;
-  let found = false;
-  try {
-    const program = Parser.parse(code, { ...ACORN, allowAwaitOutsideFunction: true });
-    found = contains(program, (node) => node.type === 'ImportExpression');
-  } catch {
-    return; // eval reports the syntax error itself
-  }
-  if (found) {
+  const program = parse(code);
+  // A program that does not parse: eval reports the syntax error itself.
+  if (program !== null && contains(program, (node) => node.type === 'ImportExpression')) {
     throw new SyntaxError('import() is not available: javascript runs are scripts, with no modules to load');
   }
 }
 
-function parses(code, allowAwait) {
+function parsesAsScript(code) {
   try {
-    Parser.parse(code, { ...ACORN, allowAwaitOutsideFunction: allowAwait });
+    Parser.parse(code, ACORN);
     return true;
   } catch {
     return false;
   }
 }
 
+/** The program, top-level await allowed, or null when it does not parse. */
+function parse(code) {
+  try {
+    return Parser.parse(code, { ...ACORN, allowAwaitOutsideFunction: true });
+  } catch {
+    return null;
+  }
+}
+
 /** `code` with its top-level bindings made global (for a session) and, when
  * it awaits at top level, wrapped in an async function. Parse errors are
  * left to `eval`, which reports them as the engine words them. */
-function rewrite(code, keepGlobals) {
-  let program;
-  try {
-    program = Parser.parse(code, { ...ACORN, allowAwaitOutsideFunction: true });
-  } catch {
-    return { code, async: false, declared: [] };
-  }
+function rewrite(code, keepGlobals, program) {
+  if (program === null) return { code, async: false, declared: [] };
   const async = awaitsAtTopLevel(program);
   const edits = [];
   const declared = [];

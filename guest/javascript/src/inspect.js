@@ -419,28 +419,25 @@ function formatArrayBuffer(ctx, value) {
 }
 
 function formatSet(ctx, value, recurseTimes) {
-  const output = [];
-  ctx.indentationLvl += 2;
-  let shown = 0;
-  for (const v of value) {
-    shown++;
-    if (!spend(ctx, output, formatValue(ctx, v, recurseTimes))) break;
-  }
-  ctx.indentationLvl -= 2;
-  if (shown < value.size) output.push(more(value.size - shown, 'item'));
-  return output;
+  return formatEntries(ctx, value, (v) => formatValue(ctx, v, recurseTimes));
 }
 
 function formatMap(ctx, value, recurseTimes) {
+  return formatEntries(ctx, value, ([k, v]) =>
+    `${formatValue(ctx, k, recurseTimes)} => ${formatValue(ctx, v, recurseTimes)}`);
+}
+
+/** A Set's or Map's entries, each shown by `show`, within the budget. */
+function formatEntries(ctx, collection, show) {
   const output = [];
   ctx.indentationLvl += 2;
   let shown = 0;
-  for (const [k, v] of value) {
+  for (const entry of collection) {
     shown++;
-    if (!spend(ctx, output, `${formatValue(ctx, k, recurseTimes)} => ${formatValue(ctx, v, recurseTimes)}`)) break;
+    if (!spend(ctx, output, show(entry))) break;
   }
   ctx.indentationLvl -= 2;
-  if (shown < value.size) output.push(more(value.size - shown, 'item'));
+  if (shown < collection.size) output.push(more(collection.size - shown, 'item'));
   return output;
 }
 
