@@ -25,15 +25,19 @@ run: build
 ## test: the whole suite (unit, engine integration, CLI, MCP) against the real
 ## guests. The MCP tests drive goru with the official MCP Python SDK, installed
 ## pinned into build/mcp-client/venv; schemathesis (build/schemathesis/venv)
-## checks the live server against openapi.yaml. The benchmarks run once too
-## (--all-targets): they need the native baseline's venv, and share the tests'
+## checks the live server against openapi.yaml; the scale-out tests start
+## their own redis-server and haproxy (Debian's packages, installed when
+## missing). The benchmarks run once too (--all-targets): they need the native baseline's venv, and share the tests'
 ## compiled-guest cache instead of compiling again.
 test: build
+	./scripts/install-deb.sh redis-server redis-server haproxy haproxy
 	./scripts/bench/native-venv.sh
 	./scripts/pinned-venv.sh build/mcp-client/venv tests/mcp/requirements.txt \
 	    "import mcp, importlib.metadata as m; print('MCP client: mcp', m.version('mcp'))"
 	./scripts/pinned-venv.sh build/schemathesis/venv tests/schemathesis/requirements.txt \
 	    "import schemathesis, importlib.metadata as m; print('schemathesis', m.version('schemathesis'))"
+	./scripts/pinned-venv.sh build/k8s-validate/venv tests/k8s/requirements.txt \
+	    "import kubernetes_validate, importlib.metadata as m; print('kubernetes-validate', m.version('kubernetes-validate'))"
 	GORU_CACHE_DIR=$(CURDIR)/target/tmp/goru-cache $(CARGO) test --release --locked --all-targets
 
 ## lint: formatting and clippy, as CI runs them
@@ -53,12 +57,14 @@ bench-engine: build
 
 ## bench-load: the release server under wrk (latency, throughput, cold start, memory)
 ## against a no-sandbox python3 subprocess; writes build/bench/summary.json; then
-## javascript beside python and a `node -e` subprocess (build/bench/javascript.json)
+## javascript beside python and a `node -e` subprocess (build/bench/javascript.json);
+## then replicas behind HAProxy, KV in memory and in Redis (build/bench/scale_out.json)
 bench-load: build
-	./scripts/bench/install-wrk.sh
+	./scripts/install-deb.sh wrk wrk haproxy haproxy redis-server redis-server
 	./scripts/bench/native-venv.sh
 	python3 scripts/bench/load.py
 	python3 scripts/bench/javascript.py
+	python3 scripts/bench/scale_out.py
 
 clean:
 	rm -rf build target

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::host::fs::{FsLimits, MountConfig};
 use crate::host::functions::FunctionConfig;
 use crate::host::http::{HttpConfig, SecretHeader};
-use crate::host::kv::KvLimits;
+use crate::host::kv::KvSettings;
 use crate::host::{Capabilities, Registry};
 use crate::mcp::McpConfig;
 use crate::sandbox::{EngineOptions, FilesConfig, LimitPolicy, Limits, SandboxConfig};
@@ -68,8 +68,9 @@ pub struct Config {
     /// Each run's working directory: its quota and the files crossing it.
     pub files: FilesConfig,
     pub log: LogConfig,
-    /// KV limits, for every namespace.
-    pub kv: KvLimits,
+    /// Where shared KV namespaces live (`backend`: memory or redis) and
+    /// the limits every namespace has.
+    pub kv: KvSettings,
     pub http: HttpSettings,
     /// Size caps for mounted files.
     pub fs: FsLimits,
@@ -274,7 +275,7 @@ impl Default for Config {
             sessions: SessionConfig::default(),
             files: FilesConfig::default(),
             log: LogConfig::default(),
-            kv: KvLimits::default(),
+            kv: KvSettings::default(),
             http: HttpSettings::default(),
             fs: FsLimits::default(),
             mounts: BTreeMap::new(),
@@ -403,6 +404,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.sessions.validate().map_err(invalid)?;
+        self.kv.validate().map_err(|e| invalid(e.to_string()))?;
         self.mcp.validate().map_err(invalid)?;
         let positive = [
             ("server.concurrency", self.server.concurrency as u64),
@@ -416,18 +418,18 @@ impl Config {
                 "server.body_limit_bytes",
                 self.server.body_limit_bytes as u64,
             ),
-            ("kv.max_key_bytes", self.kv.max_key_bytes as u64),
-            ("kv.max_value_bytes", self.kv.max_value_bytes as u64),
+            ("kv.max_key_bytes", self.kv.limits.max_key_bytes as u64),
+            ("kv.max_value_bytes", self.kv.limits.max_value_bytes as u64),
             (
                 "kv.max_keys_per_namespace",
-                self.kv.max_keys_per_namespace as u64,
+                self.kv.limits.max_keys_per_namespace as u64,
             ),
             (
                 "kv.max_bytes_per_namespace",
-                self.kv.max_bytes_per_namespace as u64,
+                self.kv.limits.max_bytes_per_namespace as u64,
             ),
-            ("kv.max_namespaces", self.kv.max_namespaces as u64),
-            ("kv.max_total_bytes", self.kv.max_total_bytes as u64),
+            ("kv.max_namespaces", self.kv.limits.max_namespaces as u64),
+            ("kv.max_total_bytes", self.kv.limits.max_total_bytes as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -554,11 +556,11 @@ impl Config {
         let http = self.http.to_http_config(env)?;
         Ok(Capabilities {
             registry,
-            kv: std::sync::Arc::new(crate::host::kv::MemoryKv::with_quotas(
-                self.kv,
-                self.kv_quotas(),
-            )),
-            kv_limits: self.kv,
+            kv: self
+                .kv
+                .open(self.kv_quotas())
+                .map_err(|e| invalid(e.to_string()))?,
+            kv_limits: self.kv.limits,
             http: std::sync::Arc::new(http),
             mount_points: self.mounts.clone(),
             fs_limits: self.fs,

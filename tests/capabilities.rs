@@ -82,8 +82,8 @@ async fn a_run_without_a_namespace_has_a_private_one_that_dies_with_it() {
 #[tokio::test]
 async fn kv_limits_are_enforced_with_clear_errors_in_runs_and_routes() {
     let mut config = server_config();
-    config.kv.max_value_bytes = 10;
-    config.kv.max_key_bytes = 8;
+    config.kv.limits.max_value_bytes = 10;
+    config.kv.limits.max_key_bytes = 8;
     let s = start_server(config).await;
     let r = s
         .run_ok(json!({"code": "kv_set('k', 'x' * 11)", "policy": {"kv_namespace": "lim"}}))

@@ -241,14 +241,19 @@ def parse_wrk(text):
     return out
 
 
-def wrk(port, language, conns, seconds, path="/run", workload=None, script="run.lua"):
-    """`workload`: (code, expected stdout) instead of print(1+1) and "2\\n"."""
+def wrk(port, language, conns, seconds, path="/run", workload=None, script="run.lua", policy=None):
+    """`workload`: (code, expected stdout) instead of print(1+1) and "2\\n";
+    `policy`: a dict sent as the request's policy."""
     cmd = ["wrk", f"-t{1 if conns == 1 else 2}", f"-c{conns}", f"-d{seconds}s",
            "--timeout", "40s",  # past the server's 30 s queue timeout: we want its 503, not wrk's give-up
            "--latency", "-s", os.path.join(HERE, script),
            f"http://127.0.0.1:{port}{path}", "--", language]
+    if policy and not workload:
+        workload = ("print(1+1)", "2\n")
     if workload:
         cmd += [json.dumps(text)[1:-1] for text in workload]
+    if policy:
+        cmd.append(json.dumps(policy))
     text = subprocess.run(cmd, capture_output=True, text=True, check=True,
                           preexec_fn=_die_with_parent).stdout
     with open(os.path.join(OUT, "logs", "wrk.log"), "a") as f:

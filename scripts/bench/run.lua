@@ -1,9 +1,9 @@
 -- wrk script: POST /run with {"code": "print(1+1)"} and check every answer.
--- Usage: wrk ... -s run.lua http://HOST:PORT/run -- [language [code stdout]]
+-- Usage: wrk ... -s run.lua http://HOST:PORT/run -- [language [code stdout [policy]]]
 -- `code` and `stdout` are given as they appear inside a JSON string (already
 -- escaped). A 200 is not enough (goru answers 200 whenever a run happened,
 -- even a crashed one), so the body must also say status ok and the expected
--- stdout ("2\n" for the default code).
+-- stdout ("2\n" for the default code). `policy` is a JSON object, as is.
 -- done() prints one machine-readable line that load.py parses.
 
 local threads = {}
@@ -18,11 +18,15 @@ function init(args)
   expected = '"stdout":"' .. (args[3] or "2\\n") .. '"'
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  local extra = ""
   if language and language ~= "" and language ~= "python" then
-    wrk.body = '{"code": "' .. code .. '", "language": "' .. language .. '"}'
-  else
-    wrk.body = '{"code": "' .. code .. '"}'
+    extra = ', "language": "' .. language .. '"'
   end
+  if args[4] and args[4] ~= "" then
+    extra = extra .. ', "policy": ' .. args[4]
+  end
+  wrk.body = '{"code": "' .. code .. '"' .. extra .. '}'
+
   ok, non200, s503, badbody, codes = 0, 0, 0, 0, ""
 end
 

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// A session id that names no live session (unknown, expired, deleted).
     #[error("{message}")]
     SessionNotFound { message: String },
+    /// A session id naming another replica: the balancer sent it here wrongly.
+    #[error("{message}")]
+    Misdirected { message: String },
     /// A session that an earlier cell ended.
     #[error("{message}")]
     Gone { message: String },
@@ -70,6 +73,9 @@ pub enum ApiError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The shared KV store (Redis) is down or slow: try again.
+    #[error("{message}")]
+    KvUnavailable { message: String },
     /// The real error is logged with the run id; the client sees nothing of it.
     #[error("internal error")]
     Internal,
@@ -112,6 +118,7 @@ impl ApiError {
             Self::NoSuchKey { .. } => (StatusCode::NOT_FOUND, "no_such_key"),
             Self::SessionNotFound { .. } => (StatusCode::NOT_FOUND, "session_not_found"),
             Self::Gone { .. } => (StatusCode::GONE, "session_ended"),
+            Self::Misdirected { .. } => (StatusCode::MISDIRECTED_REQUEST, "wrong_replica"),
             Self::TooMany { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_sessions"),
             Self::Conflict { .. } => (StatusCode::CONFLICT, "cell_running"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -120,6 +127,7 @@ impl ApiError {
             Self::RequestTimeout { .. } => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Self::KvUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "kv_unavailable"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -277,6 +285,12 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
+        if matches!(self, Self::KvUnavailable { .. }) {
+            // Each call waits at most kv.redis_timeout_ms: a second is plenty.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
         response
     }

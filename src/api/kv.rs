@@ -19,6 +19,11 @@ use crate::host::kv::{KvError, KvStore, check_namespace, check_ttl};
 use crate::tenant::Tenant;
 
 fn kv_error(e: KvError) -> ApiError {
+    if e.is_unavailable() {
+        return ApiError::KvUnavailable {
+            message: e.to_string(),
+        };
+    }
     let field = match &e {
         KvError::InvalidNamespace(_)
         | KvError::TooManyNamespaces { .. }
@@ -29,6 +34,7 @@ fn kv_error(e: KvError) -> ApiError {
         | KvError::StoreFull { .. }
         | KvError::TenantFull { .. } => "value",
         KvError::InvalidTtl { .. } => "ttl_seconds",
+        KvError::Unavailable { .. } | KvError::Timeout { .. } => "namespace",
     };
     ApiError::bad("kv_limit", field.to_owned(), e.to_string())
 }

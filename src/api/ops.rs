@@ -15,15 +15,31 @@ pub async fn healthz() -> Json<Value> {
 }
 
 /// Ready once the runtimes are compiled and the pool holds an instance.
+///
+/// The KV store is reported, not required: with Redis down every replica
+/// would otherwise leave the balancer together, though only runs that use
+/// a shared namespace need it. Its state shows as `"kv"` and as
+/// `"status": "degraded"` (still 200), and in `/metrics`.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let pool = state.sandbox().pool_status();
     let pool_warm =
         pool.is_some_and(|(ready, _)| ready > 0) || state.config().server.pool_size == 0;
     let ready = state.is_ready() && pool_warm;
     let (pool_ready, pool_size) = pool.unwrap_or((0, state.config().server.pool_size));
+    let kv = &state.capabilities().kv;
+    let kv_state = kv.ping().await;
+    let status = match (ready, &kv_state) {
+        (false, _) => "starting",
+        (true, Ok(())) => "ready",
+        (true, Err(_)) => "degraded",
+    };
     let body = Json(json!({
-        "status": if ready { "ready" } else { "starting" },
+        "status": status,
         "pool": {"ready": pool_ready, "size": pool_size},
+        "kv": match &kv_state {
+            Ok(()) => json!({"backend": kv.backend(), "reachable": true}),
+            Err(e) => json!({"backend": kv.backend(), "reachable": false, "error": e.to_string()}),
+        },
     }));
     let code = if ready {
         StatusCode::OK

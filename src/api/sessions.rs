@@ -210,6 +210,9 @@ impl ApiError {
             SessionError::Ended { .. } => Self::Gone {
                 message: e.to_string(),
             },
+            SessionError::OtherReplica { .. } => Self::Misdirected {
+                message: e.to_string(),
+            },
             SessionError::Full {
                 retry_after_secs, ..
             }

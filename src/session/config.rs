@@ -19,6 +19,10 @@ pub struct SessionConfig {
     pub max_lifetime_seconds: u64,
     /// How long a cell waits for the session's previous cell before 409.
     pub cell_wait_ms: u64,
+    /// This replica's name, put in each session id (`ses_NAME.…`) so a load
+    /// balancer can send a session's requests to the replica that holds it;
+    /// empty for one replica alone. 1 to 63 of a-z 0-9 - (a pod name fits).
+    pub replica: String,
 }
 
 impl Default for SessionConfig {
@@ -29,6 +33,7 @@ impl Default for SessionConfig {
             max_ttl_seconds: 3600,
             max_lifetime_seconds: 4 * 3600,
             cell_wait_ms: 2000,
+            replica: String::new(),
         }
     }
 }
@@ -64,6 +69,17 @@ impl SessionConfig {
         }
         if self.max_lifetime_seconds == 0 {
             return Err("sessions.max_lifetime_seconds must be at least 1".into());
+        }
+        let replica_ok = self.replica.len() <= 63
+            && self
+                .replica
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !replica_ok {
+            return Err(format!(
+                "sessions.replica = {:?} is invalid: use 1 to 63 characters from a-z 0-9 - (or leave it empty)",
+                self.replica
+            ));
         }
         Ok(())
     }

@@ -6,6 +6,15 @@ use crate::runner::RunError;
 pub enum SessionError {
     #[error("no live session {id}{}", why.as_deref().map(|w| format!(": {w}")).unwrap_or_default())]
     NotFound { id: String, why: Option<String> },
+    /// The id names another replica: the request was routed to the wrong one.
+    #[error(
+        "session {id} lives on replica {replica:?}, and this is {here}: send requests for ses_{replica}.… ids to that replica (the load balancer routes by this tag)"
+    )]
+    OtherReplica {
+        id: String,
+        replica: String,
+        here: String,
+    },
     #[error("session {id} has ended: {reason}")]
     Ended { id: String, reason: String },
     #[error("{max} sessions are live, the most this server keeps; delete one or retry later")]

@@ -2,8 +2,10 @@
 //! what a caller is told about a session that is gone.
 //!
 //! Sessions live in this process's memory: a restart ends them all, and a
-//! second replica does not know them. An id is 128 random bits, carries
-//! nothing else, and is the only way to reach its session.
+//! second replica does not know them. An id is 128 random bits after the
+//! replica's name (`sessions.replica`), which is how a load balancer finds
+//! the replica, and how a replica knows an id that is not its own (421,
+//! not a silent new session). The id is the only way to reach its session.
 
 mod config;
 mod error;
@@ -181,7 +183,7 @@ impl Sessions {
             .open_session(spec, hard_end)
             .await
             .map_err(SessionError::Run)?;
-        let id = new_id();
+        let id = new_id(&self.0.config.replica);
         let now = Instant::now();
         let entry = Entry {
             interpreter,
@@ -371,6 +373,20 @@ impl Sessions {
         owner: &Owner,
         id: &str,
     ) -> Result<&'t mut Entry, SessionError> {
+        let here = &self.0.config.replica;
+        if let Some(replica) = replica_of(id)
+            && replica != here
+        {
+            return Err(SessionError::OtherReplica {
+                id: id.to_owned(),
+                replica: replica.to_owned(),
+                here: if here.is_empty() {
+                    "a replica without a name (sessions.replica)".to_owned()
+                } else {
+                    format!("{here:?}")
+                },
+            });
+        }
         let foreign = table.live.get(id).is_some_and(|e| e.owner != *owner)
             || table.gone.get(id).is_some_and(|t| t.owner != *owner);
         if foreign {
@@ -530,9 +546,16 @@ async fn sweep(sessions: Weak<Inner>) {
     }
 }
 
+/// The replica an id names (`ses_NAME.HEX`), if any.
+pub fn replica_of(id: &str) -> Option<&str> {
+    let (replica, _) = id.strip_prefix("ses_")?.split_once('.')?;
+    Some(replica)
+}
+
 /// 128 bits from the OS's CSPRNG, as 32 hex digits, prefixed so an id is
-/// recognisable in logs. Nothing else is in it.
-fn new_id() -> String {
+/// recognisable in logs, after the replica's name when it has one (what a
+/// load balancer routes by). Nothing else is in it.
+fn new_id(replica: &str) -> String {
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
         // The OS could not give randomness: fall back to uuid's own source
@@ -541,5 +564,9 @@ fn new_id() -> String {
         bytes[..8].copy_from_slice(&uuid::Uuid::new_v4().as_bytes()[..8]);
     }
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("ses_{hex}")
+    if replica.is_empty() {
+        format!("ses_{hex}")
+    } else {
+        format!("ses_{replica}.{hex}")
+    }
 }

@@ -303,13 +303,13 @@ fn build(
             "kv_max_bytes",
             tenant.kv_max_bytes,
             "kv.max_total_bytes",
-            config.kv.max_total_bytes,
+            config.kv.limits.max_total_bytes,
         ),
         (
             "kv_max_namespaces",
             tenant.kv_max_namespaces,
             "kv.max_namespaces",
-            config.kv.max_namespaces,
+            config.kv.limits.max_namespaces,
         ),
     ];
     for (field, asked, store_key, store_max) in kv_quotas {

@@ -7,8 +7,16 @@ use serde_json::{Value, json};
 use super::{KvError, KvStore, check_ttl};
 use crate::host::{HostCalls, HostError, HostErrorKind};
 
+/// A refused value is the guest's `ValueError`; a store that cannot be
+/// reached is `TimeoutError` or `OSError` (`ConnectionError`'s base), which
+/// a guest can catch and retry apart from its own mistakes.
 fn to_host(e: KvError) -> HostError {
-    HostError::new(HostErrorKind::Value, e.to_string())
+    let kind = match &e {
+        KvError::Timeout { .. } => HostErrorKind::Timeout,
+        KvError::Unavailable { .. } => HostErrorKind::Os,
+        _ => HostErrorKind::Value,
+    };
+    HostError::new(kind, e.to_string())
 }
 
 fn string_arg<'a>(args: &'a Value, name: &str, function: &str) -> Result<&'a str, HostError> {

@@ -2,19 +2,24 @@
 //!
 //! A run without `kv_namespace` gets a private namespace that dies with it; a
 //! run naming one shares it with every run (and every `/kv` client) that names
-//! it. Stores sit behind [`KvStore`] so a Redis backend can replace the
-//! in-memory one without touching the host functions.
+//! it. Stores sit behind [`KvStore`]: the in-memory one, or Redis when
+//! several replicas share namespaces (`kv.backend`), with the same limits
+//! and the same host functions.
 
+mod config;
 mod functions;
 mod memory;
+mod redis;
 mod scoped;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use config::{KvBackend, KvSettings, OpenError};
 pub use functions::register;
 pub use memory::MemoryKv;
+pub use redis::{RedisKv, RedisSettings};
 
 pub use scoped::ScopedKv;
 
@@ -83,6 +88,20 @@ pub enum KvError {
     TenantNamespaces { max: usize },
     #[error("ttl_seconds must be a positive number, at most {max}")]
     InvalidTtl { max: u64 },
+    /// The store could not be reached; the call did nothing (or nothing
+    /// that can be known): the caller may try again.
+    #[error("the KV store is unavailable ({reason}); try again later")]
+    Unavailable { reason: String },
+    /// The store did not answer in time.
+    #[error("the KV store did not answer within {ms} ms (kv.redis_timeout_ms); try again later")]
+    Timeout { ms: u64 },
+}
+
+impl KvError {
+    /// The store failed, not the request: the same call may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Timeout { .. })
+    }
 }
 
 /// Longest TTL accepted (a year); longer is a typo, not a cache policy.
@@ -107,6 +126,14 @@ pub trait KvStore: Send + Sync + std::fmt::Debug {
     /// Reclaims what expired in namespaces nobody wrote to since; called
     /// periodically. Stores that expire by themselves do nothing.
     fn sweep(&self) {}
+    /// The backend's name, for `/readyz` and metrics.
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+    /// Whether the store answers now (`/readyz`).
+    async fn ping(&self) -> Result<(), KvError> {
+        Ok(())
+    }
 }
 
 pub fn check_namespace(namespace: &str) -> Result<(), KvError> {
