@@ -78,19 +78,6 @@ impl MemoryKv {
         self.total.namespaces()
     }
 
-    fn check_key(&self, key: &str) -> Result<(), KvError> {
-        if key.is_empty() {
-            return Err(KvError::EmptyKey);
-        }
-        if key.len() > self.limits.max_key_bytes {
-            return Err(KvError::KeyTooLong {
-                len: key.len(),
-                max: self.limits.max_key_bytes,
-            });
-        }
-        Ok(())
-    }
-
     /// The quota of the scope `stored` belongs to, if it has one.
     fn scope(&self, stored: &str) -> Option<&Usage> {
         let (scope, _) = stored.split_once('/')?;
@@ -219,7 +206,7 @@ impl MemoryKv {
 impl KvStore for MemoryKv {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
         check_stored_namespace(namespace)?;
-        self.check_key(key)?;
+        self.limits.check_key(key)?;
         let now = Instant::now();
         Ok(self
             .namespaces
@@ -235,13 +222,7 @@ impl KvStore for MemoryKv {
         ttl: Option<Duration>,
     ) -> Result<(), KvError> {
         check_stored_namespace(namespace)?;
-        self.check_key(key)?;
-        if value.len() > self.limits.max_value_bytes {
-            return Err(KvError::ValueTooLarge {
-                len: value.len(),
-                max: self.limits.max_value_bytes,
-            });
-        }
+        self.limits.check_entry(key, &value)?;
         let now = Instant::now();
         let expires = ttl.map(|t| now + t);
         let written = {
@@ -264,7 +245,7 @@ impl KvStore for MemoryKv {
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
         check_stored_namespace(namespace)?;
-        self.check_key(key)?;
+        self.limits.check_key(key)?;
         let now = Instant::now();
         let (existed, empty) = {
             let Some(mut ns) = self.namespaces.get_mut(namespace) else {

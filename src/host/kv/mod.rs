@@ -37,6 +37,34 @@ pub struct KvLimits {
     pub max_total_bytes: usize,
 }
 
+impl KvLimits {
+    /// A key's own limits, checked before any store is asked.
+    pub fn check_key(&self, key: &str) -> Result<(), KvError> {
+        if key.is_empty() {
+            return Err(KvError::EmptyKey);
+        }
+        if key.len() > self.max_key_bytes {
+            return Err(KvError::KeyTooLong {
+                len: key.len(),
+                max: self.max_key_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// A write's key and value, checked before any store is asked.
+    pub fn check_entry(&self, key: &str, value: &str) -> Result<(), KvError> {
+        self.check_key(key)?;
+        if value.len() > self.max_value_bytes {
+            return Err(KvError::ValueTooLarge {
+                len: value.len(),
+                max: self.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What one tenant's namespaces may hold together, under the store's limits;
 /// 0 = no limit of its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

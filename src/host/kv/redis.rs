@@ -207,19 +207,6 @@ impl RedisKv {
         outcome
     }
 
-    fn check_key(&self, key: &str) -> Result<(), KvError> {
-        if key.is_empty() {
-            return Err(KvError::EmptyKey);
-        }
-        if key.len() > self.limits.max_key_bytes {
-            return Err(KvError::KeyTooLong {
-                len: key.len(),
-                max: self.limits.max_key_bytes,
-            });
-        }
-        Ok(())
-    }
-
     fn value_key(&self, namespace: &str, key: &str) -> String {
         format!("{}:ns:{{{}}}:v:{key}", self.prefix, hex(namespace))
     }
@@ -286,7 +273,7 @@ async fn sweep(store: Weak<RedisKv>) {
 impl KvStore for RedisKv {
     async fn get(&self, namespace: &str, key: &str) -> Result<Option<String>, KvError> {
         check_stored_namespace(namespace)?;
-        self.check_key(key)?;
+        self.limits.check_key(key)?;
         let mut con = self.connection();
         let value_key = self.value_key(namespace, key);
         self.call(
@@ -304,13 +291,7 @@ impl KvStore for RedisKv {
         ttl: Option<Duration>,
     ) -> Result<(), KvError> {
         check_stored_namespace(namespace)?;
-        self.check_key(key)?;
-        if value.len() > self.limits.max_value_bytes {
-            return Err(KvError::ValueTooLarge {
-                len: value.len(),
-                max: self.limits.max_value_bytes,
-            });
-        }
+        self.limits.check_entry(key, &value)?;
         // Whole milliseconds, at least one: Redis expiry's resolution.
         let ttl_ms = ttl.map_or(0, |t| t.as_millis().max(1) as u64);
         let (scope_key, quota) = self.scope(namespace);
@@ -340,7 +321,7 @@ impl KvStore for RedisKv {
 
     async fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
         check_stored_namespace(namespace)?;
-        self.check_key(key)?;
+        self.limits.check_key(key)?;
         let mut invocation = self.scripts.delete.prepare_invoke();
         invocation.arg(&self.prefix).arg(hex(namespace)).arg(key);
         let mut con = self.connection();
