@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::goru_process::GoruProcess;
+use crate::goru_process::{GoruProcess, post};
 use crate::redis_server::free_port;
 
 fn root() -> &'static Path {
@@ -188,25 +188,19 @@ async fn haproxy_with_the_shipped_config_routes_each_session_to_its_replica() {
 
     let mut ids = Vec::new();
     for i in 0..6 {
-        let created: Value = client
-            .post(format!("{lb}/sessions"))
-            .json(&json!({"language": "python"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let created = post(
+            &client,
+            format!("{lb}/sessions"),
+            json!({"language": "python"}),
+        )
+        .await;
         let id = created["session_id"].as_str().unwrap().to_owned();
-        let cell: Value = client
-            .post(format!("{lb}/sessions/{id}/run"))
-            .json(&json!({"code": format!("n = {i}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let cell = post(
+            &client,
+            format!("{lb}/sessions/{id}/run"),
+            json!({"code": format!("n = {i}")}),
+        )
+        .await;
         assert_eq!(cell["status"], "ok", "{cell}");
         ids.push(id);
     }
@@ -220,15 +214,12 @@ async fn haproxy_with_the_shipped_config_routes_each_session_to_its_replica() {
         "balanced over both: {ids:?}"
     );
     for (i, id) in ids.iter().enumerate() {
-        let cell: Value = client
-            .post(format!("{lb}/sessions/{id}/run"))
-            .json(&json!({"code": "print(n)"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let cell = post(
+            &client,
+            format!("{lb}/sessions/{id}/run"),
+            json!({"code": "print(n)"}),
+        )
+        .await;
         assert_eq!(cell["stdout"], format!("{i}\n"), "{id}: {cell}");
     }
     let _ = haproxy.kill();

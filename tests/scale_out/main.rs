@@ -16,7 +16,7 @@ use common::{TestServer, server_config, start_server};
 use goru::host::kv::KvBackend;
 use serde_json::{Value, json};
 
-use goru_process::GoruProcess;
+use goru_process::{GoruProcess, get, post};
 use redis_server::RedisServer;
 
 fn redis_config(redis: &RedisServer) -> goru::config::Config {
@@ -155,17 +155,13 @@ async fn two_replicas_share_a_namespace_and_keep_it_across_restarts() {
     assert_ne!(a.base, b.base);
     let client = reqwest::Client::new();
     let run = |replica: &GoruProcess, code: &str| {
-        client
-            .post(replica.url("/run"))
-            .json(&json!({"code": code, "policy": {"kv_namespace": "team"}}))
-            .send()
+        post(
+            &client,
+            replica.url("/run"),
+            json!({"code": code, "policy": {"kv_namespace": "team"}}),
+        )
     };
-    let r: Value = run(&a, "kv_set('from', 'a')")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = run(&a, "kv_set('from', 'a')").await;
     assert_eq!(r["status"], "ok", "{r}");
     let put = client
         .put(b.url("/kv/team/seed"))
@@ -174,33 +170,16 @@ async fn two_replicas_share_a_namespace_and_keep_it_across_restarts() {
         .await
         .unwrap();
     assert_eq!(put.status(), 204);
-    let r: Value = run(&b, "print(kv_get('from'), kv_keys())")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = run(&b, "print(kv_get('from'), kv_keys())").await;
     assert_eq!(r["stdout"], "a ['from', 'seed']\n", "{r}");
-    let got: Value = client
-        .get(a.url("/kv/team/seed"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = get(&client, a.url("/kv/team/seed")).await;
     assert_eq!(got["value"], "from b's route");
 
     // Both replicas gone, one back: the namespace is all there.
     drop(a);
     drop(b);
     let again = GoruProcess::start(&kv).await;
-    let r: Value = run(&again, "print(sorted(kv_keys()), kv_get('from'))")
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = run(&again, "print(sorted(kv_keys()), kv_get('from'))").await;
     assert_eq!(r["stdout"], "['from', 'seed'] a\n", "{r}");
 }
 
