@@ -27,9 +27,13 @@ run: build
 ## pinned into build/mcp-client/venv; schemathesis (build/schemathesis/venv)
 ## checks the live server against openapi.yaml; the scale-out tests start
 ## their own redis-server and haproxy (Debian's packages, installed when
-## missing). The benchmarks run once too (--all-targets): they need the native baseline's venv, and share the tests'
-## compiled-guest cache instead of compiling again.
+## missing). The integration tests are one binary (tests/main.rs). The
+## benchmarks run once too (--benches): they need the native baseline's venv,
+## and share the tests' compiled-guest cache instead of compiling again.
+## scripts/check-features.sh first: a test build with other crate features
+## than `make build`'s would compile wasmtime a second time.
 test: build
+	./scripts/check-features.sh
 	./scripts/install-deb.sh redis-server redis-server haproxy haproxy
 	./scripts/bench/native-venv.sh
 	./scripts/pinned-venv.sh build/mcp-client/venv tests/mcp/requirements.txt \
@@ -38,7 +42,7 @@ test: build
 	    "import schemathesis, importlib.metadata as m; print('schemathesis', m.version('schemathesis'))"
 	./scripts/pinned-venv.sh build/k8s-validate/venv tests/k8s/requirements.txt \
 	    "import kubernetes_validate, importlib.metadata as m; print('kubernetes-validate', m.version('kubernetes-validate'))"
-	GORU_CACHE_DIR=$(CURDIR)/target/tmp/goru-cache $(CARGO) test --release --locked --all-targets
+	GORU_CACHE_DIR=$(CURDIR)/target/tmp/goru-cache $(CARGO) test --release --locked --tests --benches
 
 ## lint: formatting and clippy, as CI runs them
 lint:

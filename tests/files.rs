@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use common::{TestServer, assert_matches_spec, server_config, start_server};
 use goru::host::fs::{Mode, MountConfig};

@@ -3,7 +3,7 @@
 //! sessions, and the TypeScript declarations kept in sync with the guest.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use goru::host::kv::{KvError, KvLimits, KvStore, MemoryKv, RedisKv, RedisSettings, ScopeQuota};
 
-use crate::redis_server::RedisServer;
+use super::redis_server::RedisServer;
 
 pub enum Store {
     Memory(Arc<MemoryKv>),

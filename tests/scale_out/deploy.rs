@@ -7,8 +7,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::goru_process::{GoruProcess, post};
-use crate::redis_server::free_port;
+use super::goru_process::{GoruProcess, post};
+use super::redis_server::free_port;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -3,8 +3,7 @@
 //! replicas (real `goru serve` processes) sharing namespaces.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 mod contract;
 mod deploy;
 mod goru_process;
