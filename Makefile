@@ -52,7 +52,7 @@ lint:
 ## bench: criterion benchmarks of the engine, then the HTTP service under load
 bench: build bench-engine bench-load
 
-.PHONY: bench-engine bench-load
+.PHONY: bench-engine bench-load bench-reset
 
 ## bench-engine: criterion benchmarks of the engine (python vs python3.12, side by side)
 bench-engine: build
@@ -69,6 +69,12 @@ bench-load: build
 	python3 scripts/bench/load.py
 	python3 scripts/bench/javascript.py
 	python3 scripts/bench/scale_out.py
+
+## bench-reset: the engine's slot-reset strategies ([engine] reset and
+## keep_resident_mb) side by side under c=1, 8 and 64; writes build/bench/reset.json
+bench-reset: build
+	./scripts/install-deb.sh wrk wrk
+	python3 scripts/bench/reset.py
 
 clean:
 	rm -rf build target

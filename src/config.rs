@@ -19,7 +19,10 @@ use crate::host::http::{HttpConfig, SecretHeader};
 use crate::host::kv::KvSettings;
 use crate::host::{Capabilities, Registry};
 use crate::mcp::McpConfig;
-use crate::sandbox::{EngineOptions, FilesConfig, LimitPolicy, Limits, SandboxConfig};
+use crate::sandbox::{
+    EngineOptions, FilesConfig, KEEP_RESIDENT_MEMORY, LimitPolicy, Limits, ResetStrategy,
+    SandboxConfig,
+};
 use crate::session::SessionConfig;
 use crate::tenant::{AuthMode, MetricsAccess, TenantConfig};
 
@@ -74,6 +77,8 @@ pub struct Config {
     pub http: HttpSettings,
     /// Size caps for mounted files.
     pub fs: FsLimits,
+    /// How freed instance slots are reset between runs.
+    pub engine: EngineSettings,
     /// Mount points policies may ask for by name: `[mounts.data] path = "...", max_mode = "ro"`.
     pub mounts: BTreeMap<String, MountConfig>,
     /// Custom functions backed by internal endpoints: `[functions.get_user] url = "..."`.
@@ -166,6 +171,29 @@ impl HttpSettings {
             .validate()
             .map_err(|e| invalid(format!("http: {e}")))?;
         Ok(config)
+    }
+}
+
+/// `[engine]`: how a freed instance slot's memory is made ready for the next
+/// run. Every run gets the snapshot's exact bytes either way; these trade CPU
+/// per run against resident memory, and which wins depends on the host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// "copy" (the whole kept-resident region back from the image) or "scan"
+    /// (only the pages the slot wrote, found with PAGEMAP_SCAN; Linux 6.7+).
+    pub reset: ResetStrategy,
+    /// MiB of each used memory slot kept mapped between runs; the rest is
+    /// given back to the kernel and faulted in again by the next run.
+    pub keep_resident_mb: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            reset: ResetStrategy::default(),
+            keep_resident_mb: KEEP_RESIDENT_MEMORY as u64 / MIB,
+        }
     }
 }
 
@@ -278,6 +306,7 @@ impl Default for Config {
             kv: KvSettings::default(),
             http: HttpSettings::default(),
             fs: FsLimits::default(),
+            engine: EngineSettings::default(),
             mounts: BTreeMap::new(),
             functions: BTreeMap::new(),
             mcp: McpConfig::default(),
@@ -438,6 +467,13 @@ impl Config {
         }
         let d = &self.limits.default;
         let c = &self.limits.ceiling;
+        if self.engine.keep_resident_mb > c.memory_mb {
+            return Err(invalid(format!(
+                "engine.keep_resident_mb {} is more than limits.ceiling.memory_mb {}: \
+                 a slot never holds more than a run may use",
+                self.engine.keep_resident_mb, c.memory_mb
+            )));
+        }
         let pairs = [
             ("timeout_ms", d.timeout_ms, c.timeout_ms),
             ("memory_mb", d.memory_mb, c.memory_mb),
@@ -537,6 +573,10 @@ impl Config {
             engine: EngineOptions {
                 instances: slots,
                 max_memory_bytes: self.limits.ceiling.memory_mb.saturating_mul(MIB),
+                reset: self.engine.reset,
+                // Checked by `validate` (at most the memory ceiling).
+                keep_resident_bytes: usize::try_from(self.engine.keep_resident_mb * MIB)
+                    .unwrap_or(usize::MAX),
             },
             files: Some(self.files.clone()),
         }
@@ -797,12 +837,40 @@ mod tests {
                 &[("GORU_SERVER_HEADER_TIMEOUT_MS", "0")],
                 "server.header_timeout_ms",
             ),
+            (
+                &[("GORU_ENGINE_KEEP_RESIDENT_MB", "5000")],
+                "engine.keep_resident_mb",
+            ),
+            (&[("GORU_ENGINE_RESET", "madvise")], "reset"),
         ] {
             let err = Config::load(None, env(vars)).unwrap_err().to_string();
             assert!(err.contains(named), "{vars:?}: {err}");
         }
         // At the bounds, it starts.
         Config::load(None, env(&[("GORU_LIMITS_CEILING_MEMORY_MB", "4096")])).unwrap();
+    }
+
+    #[test]
+    fn the_reset_strategy_comes_from_the_file_or_the_environment() {
+        let d = Config::load(None, Vec::new()).unwrap();
+        assert_eq!(
+            (d.engine.reset, d.engine.keep_resident_mb),
+            (ResetStrategy::Copy, 64)
+        );
+        let config = Config::load(
+            None,
+            env(&[
+                ("GORU_ENGINE_RESET", "scan"),
+                ("GORU_ENGINE_KEEP_RESIDENT_MB", "8"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.engine.reset, ResetStrategy::Scan);
+        let engine = config.sandbox_config().engine;
+        assert_eq!(
+            (engine.reset, engine.keep_resident_bytes),
+            (ResetStrategy::Scan, 8 << 20)
+        );
     }
 
     #[test]

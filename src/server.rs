@@ -141,6 +141,21 @@ fn state(
 ) -> anyhow::Result<AppState> {
     let metrics = metrics_handle()?;
     let sandbox = Sandbox::new(config.sandbox_config()).context("creating the sandbox engine")?;
+    // Which reset really runs (`scan` falls back to `copy` on old kernels):
+    // benchmarks and operators read it here instead of guessing from config.
+    let reset = sandbox.reset_strategy();
+    let keep_resident_mb = config.engine.keep_resident_mb;
+    tracing::info!(
+        reset = reset.as_str(),
+        keep_resident_mb,
+        "engine slot reset"
+    );
+    metrics::gauge!(
+        "goru_engine_reset",
+        "strategy" => reset.as_str(),
+        "keep_resident_mb" => keep_resident_mb.to_string()
+    )
+    .set(1.0);
     let capabilities = config
         .capabilities(registry, env)
         .context("configuring host capabilities")?;

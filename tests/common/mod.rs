@@ -148,6 +148,12 @@ impl TestServer {
             .unwrap()
     }
 
+    /// GETs `path` and returns its body as text, whatever the status.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Starts a POST /run in the background; the handle gives its JSON body.
     pub fn spawn_run(&self, body: serde_json::Value) -> tokio::task::JoinHandle<serde_json::Value> {
         let request = self.client.post(self.url("/run")).json(&body);
