@@ -855,21 +855,21 @@ mod tests {
         let d = Config::load(None, Vec::new()).unwrap();
         assert_eq!(
             (d.engine.reset, d.engine.keep_resident_mb),
-            (ResetStrategy::Copy, 64)
+            (ResetStrategy::Scan, 64)
         );
         let config = Config::load(
             None,
             env(&[
-                ("GORU_ENGINE_RESET", "scan"),
+                ("GORU_ENGINE_RESET", "copy"),
                 ("GORU_ENGINE_KEEP_RESIDENT_MB", "8"),
             ]),
         )
         .unwrap();
-        assert_eq!(config.engine.reset, ResetStrategy::Scan);
+        assert_eq!(config.engine.reset, ResetStrategy::Copy);
         let engine = config.sandbox_config().engine;
         assert_eq!(
             (engine.reset, engine.keep_resident_bytes),
-            (ResetStrategy::Scan, 8 << 20)
+            (ResetStrategy::Copy, 8 << 20)
         );
     }
 

@@ -7,10 +7,11 @@ c=1, c=8 and c=64 with `print(1+1)`, and the table gives the medians of the
 rounds. Per point: runs/s, p50, the server's CPU per request and minor page
 faults per request (/proc/PID/stat), TLB-shootdown interrupts per request
 (/proc/interrupts, whole machine), peak RSS; per configuration, RSS
-AFTER_LOAD_S seconds after the c=64 point. Writes build/bench/reset.json.
+AFTER_LOAD_S seconds after the c=64 point. Writes build/bench/reset-WORKLOAD.json.
 
 Knobs: BENCH_DURATION seconds per wrk point (10), BENCH_WARMUP (2),
-BENCH_ROUNDS (2), BENCH_RESET_CONFIGS (e.g. "copy:64,scan:64,copy:0").
+BENCH_ROUNDS (2), BENCH_RESET_CONFIGS (e.g. "copy:64,scan:64,copy:0"),
+BENCH_RESET_WORKLOAD (print: `print(1+1)`; json: a heavier run, see WORKLOADS).
 """
 
 import json
@@ -26,6 +27,14 @@ import load  # noqa: E402  (the shared helpers: servers, wrk, CPU, memory)
 CONFIGS = [tuple(c.split(":")) for c in
            os.environ.get("BENCH_RESET_CONFIGS", "copy:64,scan:64,copy:8,scan:8,copy:0").split(",")]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+# A heavier run than print(1+1), which writes more of the heap: 20,000 dicts
+# built and serialized (about 1.4 MB of JSON). BENCH_RESET_WORKLOAD=json.
+WORKLOADS = {
+    "print": None,
+    "json": ("import json\nd = [{'k': i, 'v': 'x' * 50} for i in range(20000)]\nprint(len(json.dumps(d)))",
+             "1448890\n"),
+}
+WORKLOAD = os.environ.get("BENCH_RESET_WORKLOAD", "print")
 LOADS = (1, 8, 64)
 
 
@@ -47,7 +56,7 @@ def point(pid, port, conns):
     cpu0, flt0, tlb0 = load.cpu_seconds(pid), minor_faults(pid), tlb_shootdowns()
     sampler = load.PeakMemory(pid)
     sampler.start()
-    got = load.wrk(port, "python", conns, load.DURATION)
+    got = load.wrk(port, "python", conns, load.DURATION, workload=WORKLOADS[WORKLOAD])
     sampler.stopping.set()
     sampler.join()
     n = max(got["ok"], 1)
@@ -64,7 +73,7 @@ def measure(binary, cache, reset, keep):
     p, port = load.start_goru(binary, cache, log=f"goru-{reset}-{keep}", env=env)
     try:
         in_effect = load.reset_strategy(port)
-        load.wrk(port, "python", 8, load.WARMUP)
+        load.wrk(port, "python", 8, load.WARMUP, workload=WORKLOADS[WORKLOAD])
         load.wait_idle(p.pid)
         out = {"in_effect": in_effect}
         for conns in LOADS:
@@ -91,7 +100,8 @@ def main():
             rounds[(reset, keep)].append(measure(binary, cache, reset, keep))
     summary = {"machine": load.machine(), "commit": load.sh("git", "rev-parse", "--short", "HEAD"),
                "duration_s": load.DURATION, "rounds": ROUNDS, "configs": {}}
-    print(f"\nslot reset, `print(1+1)` in python; wrk {load.DURATION} s per point; medians of {ROUNDS} "
+    code = "print(1+1)" if WORKLOADS[WORKLOAD] is None else WORKLOADS[WORKLOAD][0].replace("\n", "; ")
+    print(f"\nslot reset, `{code}` in python; wrk {load.DURATION} s per point; medians of {ROUNDS} "
           "alternating rounds (each round's values in brackets for runs/s and CPU)")
     print("| reset | keep MiB | conns | runs/s | p50 ms | CPU ms/req | faults/req | TLB IPIs/req "
           "| peak RSS MiB | RSS 30 s after c=64 |")
@@ -116,9 +126,10 @@ def main():
                   f"| {'' if after is None else f'{after:.0f}'} |"
                   + (f" **{m['errors']} errors**" if m["errors"] else ""))
         summary["configs"][f"{reset}:{keep}"] = {"median": med, "rounds": got}
-    with open(os.path.join(load.OUT, "reset.json"), "w") as f:
+    summary["workload"] = WORKLOAD
+    with open(os.path.join(load.OUT, f"reset-{WORKLOAD}.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print("\nJSON: build/bench/reset.json")
+    print(f"\nJSON: build/bench/reset-{WORKLOAD}.json")
 
 
 if __name__ == "__main__":

@@ -24,12 +24,20 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 pub enum ResetStrategy {
     /// Copy the whole kept-resident region back from the snapshot image
     /// (a memcpy of the image's ~21 MB for `python`, off the response path)
-    /// and give back the pages above it. No page faults in the next run.
-    #[default]
+    /// and give back the pages above it. No page faults in the next run, and
+    /// every used slot stays ~21 MB resident. Cheaper for runs that write
+    /// much of the heap (a 1.4 MB JSON round trip: 113 against 138 ms CPU).
     Copy,
     /// Ask the kernel which pages the slot holds privately (`PAGEMAP_SCAN`,
-    /// Linux 6.7+) and copy back only those, up to the kept-resident size.
-    /// Falls back to `copy` where the kernel lacks the ioctl.
+    /// Linux 6.7+) and copy back only those, up to the kept-resident size;
+    /// the rest is given back. Falls back to `copy` where the kernel lacks
+    /// the ioctl. The default: `print(1+1)` measured 5.3-5.8 ms CPU per run
+    /// against copy's 7.0-7.4 ms, at 107-129 MiB RSS against 655-671 MiB
+    /// (`make bench-reset`, 2026-11-27). wasmtime reads at most 32 runs of
+    /// private pages per scan and decommits the rest, so a run that writes
+    /// pages scattered widely faults them in again next time (~280 faults
+    /// for `print(1+1)`, ~4,200 for the JSON run).
+    #[default]
     Scan,
 }
 
@@ -43,12 +51,12 @@ impl ResetStrategy {
 }
 
 /// Bytes of each freed memory slot kept mapped and reset in place instead of
-/// being given back to the kernel, by default. Profiling `print(1+1)` under
-/// load showed a third of all CPU time in copy-on-write faults and their
-/// cross-CPU TLB shootdowns (`ptep_clear_flush`): every run re-faulted the
-/// snapshot pages it wrote. Kept resident, a slot's pages stay private and
-/// mapped, so the next run in that slot takes no faults. The cost is resident
-/// memory: up to this much per slot that has been used.
+/// being given back to the kernel, by default (`[engine] keep_resident_mb`).
+/// A page given back is faulted in again by the next run that writes it, a
+/// copy-on-write fault with its cross-CPU TLB shootdown (`ptep_clear_flush`).
+/// With `scan`, only pages the slot really wrote stay resident (up to this
+/// much); with `copy`, the whole region up to this much does. Measured with
+/// `scan`: 8, 16 and 64 MiB within noise of one another.
 pub const KEEP_RESIDENT_MEMORY: usize = 64 << 20;
 /// The same for function-reference tables.
 pub const KEEP_RESIDENT_TABLE: usize = 1 << 20;

@@ -87,10 +87,28 @@ pub async fn start_server_with(
     } else {
         1200
     });
+    warm_cache().await;
     let server = goru::server::start(config, registry)
         .await
         .expect("server starts");
     wait_ready(server, patience).await
+}
+
+/// Fills the shared compiled-guest cache once per test process, before the
+/// first server starts. Each server has its own engine and precompiles every
+/// runtime at start; on a fresh clone, servers starting side by side would
+/// each compile every guest (python-sci's snapshot alone takes minutes)
+/// before the first of them had written the cache.
+pub async fn warm_cache() {
+    static WARM: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    WARM.get_or_init(|| async {
+        let all: Vec<&str> = goru::sandbox::RUNTIMES.iter().map(|(l, _)| *l).collect();
+        sandbox()
+            .precompile(&all)
+            .await
+            .expect("every runtime compiles");
+    })
+    .await;
 }
 
 impl TestServer {
@@ -174,6 +192,7 @@ pub async fn start_server_env(
     registry: goru::host::Registry,
     env: std::collections::BTreeMap<String, String>,
 ) -> TestServer {
+    warm_cache().await;
     let server = goru::server::start_with_env(config, registry, env)
         .await
         .expect("server starts");
