@@ -319,15 +319,7 @@ async fn the_official_client_over_streamable_http() {
 
     // Every MCP run went through the same pipeline as /run: counted, with
     // its language and status (no /run request timed out in this test).
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics
             .contains(r#"goru_runs_total{tenant="anonymous",language="python",status="timeout"}"#),

@@ -501,16 +501,7 @@ fn metric(text: &str, line_start: &str) -> f64 {
 #[tokio::test]
 async fn metrics_move_with_runs() {
     let s = start_server(server_config()).await;
-    let scrape = || async {
-        s.client
-            .get(s.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let scrape = || s.get_text("/metrics");
     let key = "goru_runs_total{tenant=\"anonymous\",language=\"python3.12\",status=\"error\"}";
     let before = metric(&scrape().await, key);
     post_run(

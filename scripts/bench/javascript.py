@@ -10,7 +10,6 @@ Knobs: BENCH_DURATION seconds per wrk point (10), BENCH_WARMUP (2).
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -31,11 +30,7 @@ def measured(pid, port, language, conns, workload):
 
 
 def main():
-    os.makedirs(os.path.join(load.OUT, "logs"), exist_ok=True)
-    binary = os.path.join(load.OUT, "goru")
-    shutil.copy2(os.path.join(load.ROOT, "target", "release", "goru"), binary)
-    cache = os.path.join(load.OUT, "cache-js")
-    os.makedirs(cache, exist_ok=True)
+    binary, cache = load.bench_setup("cache-js")
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     s = {"machine": load.machine(), "commit": load.sh("git", "rev-parse", "--short", "HEAD"),
          "duration_s": load.DURATION, "node": node, "points": []}

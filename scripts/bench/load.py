@@ -170,6 +170,18 @@ def wait_idle(pid, timeout=60):
     print(f"warning: server still busy after {timeout} s", file=sys.stderr)
 
 
+def bench_setup(cache_name="cache"):
+    """The companion scripts' start: a private copy of the release binary (a
+    rebuild mid-run must not mix two binaries in one report) and a kept
+    compiled-guest cache. Returns (binary, cache)."""
+    os.makedirs(os.path.join(OUT, "logs"), exist_ok=True)
+    binary = os.path.join(OUT, "goru")
+    shutil.copy2(os.path.join(ROOT, "target", "release", "goru"), binary)
+    cache = os.path.join(OUT, cache_name)
+    os.makedirs(cache, exist_ok=True)
+    return binary, cache
+
+
 def reset_strategy(port):
     """How the server resets freed slots, as in effect: the labels of its
     goru_engine_reset metric (`scan` configured on an old kernel runs `copy`)."""

@@ -16,7 +16,6 @@ BENCH_RESET_WORKLOAD (print: `print(1+1)`; json: a heavier run, see WORKLOADS).
 
 import json
 import os
-import shutil
 import statistics
 import sys
 import time
@@ -88,11 +87,7 @@ def measure(binary, cache, reset, keep):
 
 
 def main():
-    os.makedirs(os.path.join(load.OUT, "logs"), exist_ok=True)
-    binary = os.path.join(load.OUT, "goru")
-    shutil.copy2(os.path.join(load.ROOT, "target", "release", "goru"), binary)
-    cache = os.path.join(load.OUT, "cache")
-    os.makedirs(cache, exist_ok=True)
+    binary, cache = load.bench_setup()
     rounds = {c: [] for c in CONFIGS}
     for rnd in range(ROUNDS):
         print(f"round {rnd + 1} of {ROUNDS}", file=sys.stderr)

@@ -19,7 +19,6 @@ Knobs: BENCH_DURATION seconds per wrk point (10), BENCH_WARMUP (2).
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -70,11 +69,7 @@ def measured(pids, port, workload, policy):
 
 
 def main():
-    os.makedirs(os.path.join(load.OUT, "logs"), exist_ok=True)
-    binary = os.path.join(load.OUT, "goru")
-    shutil.copy2(os.path.join(load.ROOT, "target", "release", "goru"), binary)
-    cache = os.path.join(load.OUT, "cache")
-    os.makedirs(cache, exist_ok=True)
+    binary, cache = load.bench_setup()
     haproxy_version = subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
     redis_version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
     redis, redis_port = start_redis()

@@ -98,15 +98,7 @@ async fn redis_down_or_stalled_gives_clear_errors_then_recovers_with_its_data() 
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["status"], "degraded");
     assert_eq!(ready["kv"]["reachable"], false);
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.get_text("/metrics").await;
     assert!(
         metrics
             .lines()
