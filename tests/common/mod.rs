@@ -156,14 +156,7 @@ impl TestServer {
 
     /// GETs `path` and returns its JSON body, whatever the status.
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get(&self.client, self.url(path)).await
     }
 
     /// GETs `path` and returns its body as text, whatever the status.
@@ -272,4 +265,26 @@ pub fn assert_matches_schema(
         errors.is_empty(),
         "{reference} does not match openapi.yaml: {errors:?}\n{body}"
     );
+}
+
+/// POSTs `body` as JSON to `url`; the answer's JSON, whatever the status.
+pub async fn post(
+    client: &reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    client
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// GETs `url`; the answer's JSON, whatever the status.
+pub async fn get(client: &reqwest::Client, url: String) -> serde_json::Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
 }

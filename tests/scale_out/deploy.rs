@@ -7,8 +7,9 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use super::goru_process::{GoruProcess, post};
+use super::goru_process::GoruProcess;
 use super::redis_server::free_port;
+use crate::common::post;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

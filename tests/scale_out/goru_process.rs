@@ -86,25 +86,3 @@ impl Drop for GoruProcess {
         let _ = self.child.wait();
     }
 }
-
-/// POSTs `body` as JSON to `url`; the answer's JSON, whatever the status.
-pub async fn post(
-    client: &reqwest::Client,
-    url: String,
-    body: serde_json::Value,
-) -> serde_json::Value {
-    client
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// GETs `url`; the answer's JSON, whatever the status.
-pub async fn get(client: &reqwest::Client, url: String) -> serde_json::Value {
-    client.get(url).send().await.unwrap().json().await.unwrap()
-}

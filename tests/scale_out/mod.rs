@@ -15,7 +15,8 @@ use common::{TestServer, server_config, start_server};
 use goru::host::kv::KvBackend;
 use serde_json::{Value, json};
 
-use goru_process::{GoruProcess, get, post};
+use common::{get, post};
+use goru_process::GoruProcess;
 use redis_server::RedisServer;
 
 fn redis_config(redis: &RedisServer) -> goru::config::Config {
