@@ -5,7 +5,7 @@
 CARGO ?= cargo
 GORU  := target/release/goru
 
-.PHONY: all build runtimes binary run test lint bench clean
+.PHONY: all build runtimes wasmtime binary run test lint bench clean
 
 all: build
 
@@ -15,7 +15,12 @@ build: runtimes binary
 runtimes:
 	./scripts/build-runtimes.sh
 
-binary:
+## wasmtime: the pinned wasmtime crate with goru's patches (scripts/wasmtime/),
+## which Cargo.toml's [patch.crates-io] builds from; every cargo target needs it
+wasmtime:
+	./scripts/wasmtime/patch.sh
+
+binary: wasmtime
 	$(CARGO) build --release --locked
 
 ## run: build everything and start the service on 127.0.0.1:8080
@@ -45,7 +50,7 @@ test: build
 	GORU_CACHE_DIR=$(CURDIR)/target/tmp/goru-cache $(CARGO) test --release --locked --tests --benches
 
 ## lint: formatting and clippy, as CI runs them
-lint:
+lint: wasmtime
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --locked --all-targets -- -D warnings
 

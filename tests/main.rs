@@ -24,6 +24,7 @@ mod python_sci;
 mod scale_out;
 mod server;
 mod sessions;
+mod slot_reset;
 mod stdlib;
 mod streaming;
 mod tenants;

@@ -31,12 +31,14 @@ pub enum ResetStrategy {
     /// Ask the kernel which pages the slot holds privately (`PAGEMAP_SCAN`,
     /// Linux 6.7+) and copy back only those, up to the kept-resident size;
     /// the rest is given back. Falls back to `copy` where the kernel lacks
-    /// the ioctl. The default: `print(1+1)` measured 5.3-5.8 ms CPU per run
-    /// against copy's 7.0-7.4 ms, at 107-129 MiB RSS against 655-671 MiB
-    /// (`make bench-reset`, 2026-11-27). wasmtime reads at most 32 runs of
-    /// private pages per scan and decommits the rest, so a run that writes
-    /// pages scattered widely faults them in again next time (~280 faults
-    /// for `print(1+1)`, ~4,200 for the JSON run).
+    /// the ioctl. The default. goru builds wasmtime with
+    /// scripts/wasmtime/pagemap-scan.patch: stock 48.0.8 read at most 32 runs
+    /// of written pages and gave back everything after them (so `print(1+1)`
+    /// faulted ~280 pages in again on every run), and skipped pages the
+    /// kernel had swapped out, which the next run in the slot then read.
+    /// Patched, `print(1+1)` measured 2.6-2.8 ms CPU per run with no faults,
+    /// against 5.5-6.3 ms stock and 6.8-7.1 ms for `copy` (`make
+    /// bench-reset`, 2026-11-27).
     #[default]
     Scan,
 }
