@@ -855,7 +855,7 @@ mod tests {
         let d = Config::load(None, Vec::new()).unwrap();
         assert_eq!(
             (d.engine.reset, d.engine.keep_resident_mb),
-            (ResetStrategy::Scan, 64)
+            (ResetStrategy::Scan, 8)
         );
         let config = Config::load(
             None,

@@ -10,7 +10,8 @@ faults per request (/proc/PID/stat), TLB-shootdown interrupts per request
 AFTER_LOAD_S seconds after the c=64 point. Writes build/bench/reset-WORKLOAD.json.
 
 Knobs: BENCH_DURATION seconds per wrk point (10), BENCH_WARMUP (2),
-BENCH_ROUNDS (2), BENCH_RESET_CONFIGS (e.g. "copy:64,scan:64,copy:0"),
+BENCH_ROUNDS (2), BENCH_RESET_CONFIGS (e.g. "copy:64,scan:64,copy:0"; a
+configuration may name another binary to compare with, "scan:64@/tmp/goru-old"),
 BENCH_RESET_WORKLOAD (print: `print(1+1)`; json: a heavier run, see WORKLOADS).
 """
 
@@ -25,6 +26,9 @@ import load  # noqa: E402  (the shared helpers: servers, wrk, CPU, memory)
 
 CONFIGS = [tuple(c.split(":")) for c in
            os.environ.get("BENCH_RESET_CONFIGS", "copy:64,scan:64,copy:8,scan:8,copy:0").split(",")]
+# "scan:64@PATH" -> ("scan", "64", PATH); PATH None runs this tree's binary.
+CONFIGS = [(reset, keep.split("@")[0], keep.split("@")[1] if "@" in keep else None)
+           for reset, keep in CONFIGS]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 # A heavier run than print(1+1), which writes more of the heap: 20,000 dicts
 # built and serialized (about 1.4 MB of JSON). BENCH_RESET_WORKLOAD=json.
@@ -66,10 +70,10 @@ def point(pid, port, conns):
     return got
 
 
-def measure(binary, cache, reset, keep):
+def measure(binary, cache, reset, keep, other):
     env = {"GORU_ENGINE_RESET": reset, "GORU_ENGINE_KEEP_RESIDENT_MB": keep,
            "GORU_SERVER_PRECOMPILE": '["python"]'}
-    p, port = load.start_goru(binary, cache, log=f"goru-{reset}-{keep}", env=env)
+    p, port = load.start_goru(other or binary, cache, log=f"goru-{reset}-{keep}", env=env)
     try:
         in_effect = load.reset_strategy(port)
         load.wrk(port, "python", 8, load.WARMUP, workload=WORKLOADS[WORKLOAD])
@@ -80,7 +84,11 @@ def measure(binary, cache, reset, keep):
             out[f"c{conns}"] = point(p.pid, port, conns)
             load.wait_idle(p.pid)
         time.sleep(max(0.0, load.AFTER_LOAD_S - 0.5))
-        out["rss_after_mib"] = load.memory(p.pid)["rss_kib"] / 1024
+        after = load.memory(p.pid)
+        out["rss_after_mib"] = after["rss_kib"] / 1024
+        # PSS counts a page of the shared snapshot image once, where RSS
+        # counts it again for every slot that maps it.
+        out["pss_after_mib"] = (after["pss_kib"] or 0) / 1024
         return out
     finally:
         load.stop(p)
@@ -91,20 +99,22 @@ def main():
     rounds = {c: [] for c in CONFIGS}
     for rnd in range(ROUNDS):
         print(f"round {rnd + 1} of {ROUNDS}", file=sys.stderr)
-        for reset, keep in CONFIGS:
-            rounds[(reset, keep)].append(measure(binary, cache, reset, keep))
+        for reset, keep, other in CONFIGS:
+            rounds[(reset, keep, other)].append(measure(binary, cache, reset, keep, other))
     summary = {"machine": load.machine(), "commit": load.sh("git", "rev-parse", "--short", "HEAD"),
                "duration_s": load.DURATION, "rounds": ROUNDS, "configs": {}}
     code = "print(1+1)" if WORKLOADS[WORKLOAD] is None else WORKLOADS[WORKLOAD][0].replace("\n", "; ")
     print(f"\nslot reset, `{code}` in python; wrk {load.DURATION} s per point; medians of {ROUNDS} "
           "alternating rounds (each round's values in brackets for runs/s and CPU)")
     print("| reset | keep MiB | conns | runs/s | p50 ms | CPU ms/req | faults/req | TLB IPIs/req "
-          "| peak RSS MiB | RSS 30 s after c=64 |")
+          "| peak RSS MiB | RSS (PSS) 30 s after c=64 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for reset, keep in CONFIGS:
-        got = rounds[(reset, keep)]
+    for reset, keep, other in CONFIGS:
+        got = rounds[(reset, keep, other)]
         effect = got[0]["in_effect"]["strategy"]
         label = reset if effect == reset else f"{reset} (ran {effect})"
+        if other:
+            label += f" ({other})"
         med = {}
         for conns in LOADS:
             pts = [g[f"c{conns}"] for g in got]
@@ -113,14 +123,17 @@ def main():
                            "tlb_per_request", "peak_rss_mib")}
             m["errors"] = sum(q["errors_total"] for q in pts)
             med[f"c{conns}"] = m
-            after = statistics.median(g["rss_after_mib"] for g in got) if conns == 64 else None
+            after = None
+            if conns == 64:
+                after = (f'{statistics.median(g["rss_after_mib"] for g in got):.0f} '
+                         f'({statistics.median(g["pss_after_mib"] for g in got):.0f})')
             each = lambda k, f: "/".join(format(q[k], f) for q in pts)  # noqa: E731
             print(f"| {label} | {keep} | {conns} | {m['runs_per_s']:.0f} [{each('runs_per_s', '.0f')}] "
                   f"| {m['p50_ms']:.2f} | {m['cpu_ms_per_request']:.2f} [{each('cpu_ms_per_request', '.2f')}] "
                   f"| {m['faults_per_request']:.0f} | {m['tlb_per_request']:.1f} | {m['peak_rss_mib']:.0f} "
-                  f"| {'' if after is None else f'{after:.0f}'} |"
+                  f"| {'' if after is None else after} |"
                   + (f" **{m['errors']} errors**" if m["errors"] else ""))
-        summary["configs"][f"{reset}:{keep}"] = {"median": med, "rounds": got}
+        summary["configs"][f"{reset}:{keep}" + (f"@{other}" if other else "")] = {"median": med, "rounds": got}
     summary["workload"] = WORKLOAD
     with open(os.path.join(load.OUT, f"reset-{WORKLOAD}.json"), "w") as f:
         json.dump(summary, f, indent=2)

@@ -25,8 +25,9 @@ pub enum ResetStrategy {
     /// Copy the whole kept-resident region back from the snapshot image
     /// (a memcpy of the image's ~21 MB for `python`, off the response path)
     /// and give back the pages above it. No page faults in the next run, and
-    /// every used slot stays ~21 MB resident. Cheaper for runs that write
-    /// much of the heap (a 1.4 MB JSON round trip: 113 against 138 ms CPU).
+    /// every used slot stays ~21 MB resident. A run that writes much of the
+    /// heap (a 1.4 MB JSON build) costs the same as under `scan` with 64 MiB
+    /// kept (112 against 115 ms CPU), `print(1+1)` more than twice as much.
     Copy,
     /// Ask the kernel which pages the slot holds privately (`PAGEMAP_SCAN`,
     /// Linux 6.7+) and copy back only those, up to the kept-resident size;
@@ -57,9 +58,14 @@ impl ResetStrategy {
 /// A page given back is faulted in again by the next run that writes it, a
 /// copy-on-write fault with its cross-CPU TLB shootdown (`ptep_clear_flush`).
 /// With `scan`, only pages the slot really wrote stay resident (up to this
-/// much); with `copy`, the whole region up to this much does. Measured with
-/// `scan`: 8, 16 and 64 MiB within noise of one another.
-pub const KEEP_RESIDENT_MEMORY: usize = 64 << 20;
+/// much); with `copy`, the whole region up to this much does. So it bounds
+/// what an idle slot holds: every slot that ever ran keeps up to this much.
+/// Measured with the patched `scan` (`make bench-reset`, 2026-11-27):
+/// `print(1+1)` writes less than 8 MiB, so 8 and 64 MiB cost the same (no
+/// faults, 2.8-3.5 ms CPU); a run that builds 1.4 MB of JSON writes more and
+/// costs 140-152 ms CPU at 8 MiB against 115 at 64, but 64 busy slots then
+/// held 1.2 GiB after the load where 8 MiB held 0.7.
+pub const KEEP_RESIDENT_MEMORY: usize = 8 << 20;
 /// The same for function-reference tables.
 pub const KEEP_RESIDENT_TABLE: usize = 1 << 20;
 
