@@ -24,11 +24,16 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import load  # noqa: E402  (the shared helpers: servers, wrk, CPU, memory)
 
-CONFIGS = [tuple(c.split(":")) for c in
+def parse_config(text):
+    """"scan:64" -> ("scan", "64", None); "scan:64@PATH" -> ("scan", "64", PATH),
+    where None runs this tree's binary."""
+    reset, _, rest = text.partition(":")
+    keep, _, other = rest.partition("@")
+    return reset, keep, other or None
+
+
+CONFIGS = [parse_config(c) for c in
            os.environ.get("BENCH_RESET_CONFIGS", "copy:64,scan:64,copy:8,scan:8,copy:0").split(",")]
-# "scan:64@PATH" -> ("scan", "64", PATH); PATH None runs this tree's binary.
-CONFIGS = [(reset, keep.split("@")[0], keep.split("@")[1] if "@" in keep else None)
-           for reset, keep in CONFIGS]
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 # A heavier run than print(1+1), which writes more of the heap: 20,000 dicts
 # built and serialized (about 1.4 MB of JSON). BENCH_RESET_WORKLOAD=json.

@@ -1,7 +1,7 @@
 //! Swap for the test that needs some, and pushing this process's memory out
 //! to it the way memory pressure would.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Swap that is on while this lives: the machine's own if it has any,
@@ -101,7 +101,7 @@ impl Drop for Swap {
     }
 }
 
-fn run(tool: &str, file: &PathBuf) {
+fn run(tool: &str, file: &Path) {
     let out = Command::new(tool)
         .arg(file)
         .output()
