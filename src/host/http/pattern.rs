@@ -140,12 +140,30 @@ impl FromStr for HostPattern {
                     "a wildcard must cover a name with at least two labels, e.g. *.example.com",
                 ));
             }
+            // URLs read a host whose last label is a number as an IPv4
+            // address (or refuse it), so no URL could ever reach a name
+            // under this one: refused rather than accepted and dead.
+            if suffix.rsplit('.').next().is_some_and(ends_in_a_number) {
+                return Err(err(
+                    "a wildcard over a name that ends in a number: URLs read such hosts as IPv4 addresses",
+                ));
+            }
             PatternHost::Subdomains(suffix.to_owned())
         } else {
             check_domain(host).map_err(err)?;
             PatternHost::Exact(host.to_owned())
         };
         Ok(Self { host, port })
+    }
+}
+
+/// Whether URLs read `label`, a host's last, as a number (the WHATWG URL
+/// standard's "ends in a number"): decimal digits, or `0x` and hex digits.
+fn ends_in_a_number(label: &str) -> bool {
+    let hex = label.strip_prefix("0x");
+    match hex {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()),
     }
 }
 
@@ -353,6 +371,8 @@ mod tests {
             "-bad.example.com",
             "[::1",
             "fe80::1:80:x",
+            "*.0.0",
+            "*.example.0x1f",
         ] {
             let e = bad.parse::<HostPattern>().unwrap_err();
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
@@ -407,8 +427,11 @@ mod tests {
                 );
                 let Ok(pattern) = spelled.parse::<HostPattern>() else {
                     // Refused: only a wildcard over a single label, or a name
-                    // the URL parser reads as an address.
-                    prop_assert!(wildcard && !pattern_name.contains('.') || pattern_name.split('.').next_back().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())));
+                    // the URL parser reads as an address (also under it).
+                    let last = pattern_name.rsplit('.').next().unwrap_or_default();
+                    let not_a_domain = Url::parse(&format!("http://x.{last}/"))
+                        .map_or(true, |u| !matches!(u.host(), Some(url::Host::Domain(_))));
+                    prop_assert!(wildcard && !pattern_name.contains('.') || not_a_domain, "{} refused", spelled);
                     return Ok(());
                 };
                 let scheme = if https { "https" } else { "http" };
