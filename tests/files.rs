@@ -144,17 +144,92 @@ async fn a_run_sees_no_other_runs_files_and_its_directory_is_removed() {
     }
 }
 
+/// Files under `dir`, but the server's own marker: the lock file of its
+/// process directory.
 fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let meta = entry.path().symlink_metadata().unwrap();
         if meta.is_dir() {
             found.extend(walk_files(&entry.path()));
-        } else {
+        } else if entry.file_name() != ".lock" {
             found.push(entry.path());
         }
     }
     found
+}
+
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A server that dies without cleaning up (here SIGKILL) leaves run
+/// directories behind: its pooled instance holds one. The next server on the
+/// same root removes them, and never a live server's.
+#[tokio::test]
+async fn a_killed_server_s_run_directories_are_removed_by_the_next_one() {
+    use crate::scale_out::goru_process::GoruProcess;
+    let root = tempfile::tempdir().unwrap();
+    let extra = format!("[files]\nroot = \"{}\"\n", root.path().display());
+
+    let killed = GoruProcess::start(&extra).await;
+    let live = GoruProcess::start(&extra).await;
+    let before = entries(root.path());
+    assert_eq!(before.len(), 2, "one directory per server: {before:?}");
+    drop(killed); // SIGKILL
+    let after_kill = entries(root.path());
+    assert_eq!(after_kill, before, "a killed server cleans up nothing");
+    let left = walk_dirs_named_run(root.path());
+    assert!(
+        left >= 2,
+        "each server's pooled instance should hold a run directory, else this proves nothing"
+    );
+
+    let next = GoruProcess::start(&extra).await;
+    let now = entries(root.path());
+    assert_eq!(
+        now.len(),
+        2,
+        "the killed server's directory is still there: {now:?}"
+    );
+    let kept: Vec<_> = before.iter().filter(|n| now.contains(n)).collect();
+    assert_eq!(
+        kept.len(),
+        1,
+        "the live server's directory must stay: {before:?} -> {now:?}"
+    );
+    let answer: Value = reqwest::Client::new()
+        .post(live.url("/run"))
+        .json(
+            &json!({"code": "open('x.txt', 'w').write('still here')\nprint(open('x.txt').read())"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["stdout"], "still here\n", "{answer}");
+    drop(next);
+}
+
+fn walk_dirs_named_run(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.path().is_dir() && !entry.path().is_symlink() {
+            if entry.file_name().to_string_lossy().starts_with("run-") {
+                count += 1;
+            }
+            count += walk_dirs_named_run(&entry.path());
+        }
+    }
+    count
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod quota_fs;
 mod quota_p1;
 mod reason;
 mod run;
+mod run_root;
 mod runtime;
 mod stdin;
 mod stdio_door;

@@ -2,7 +2,8 @@
 //! directory, where request files are placed and from where written files
 //! are returned) and `/tmp` (for `tempfile`), both under one temporary
 //! directory counted against the run's quota, removed after the run (after
-//! the session).
+//! the session). It is made in this process's own directory
+//! (`run_root`), which a later process removes if this one dies first.
 
 use std::collections::HashMap;
 use std::io;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dirs::{Dirs, Preopen};
 use super::quota_fs::{FsQuota, Origin};
+use super::run_root;
 
 /// Guest path of the working directory.
 pub const WORK: &str = "/work";
@@ -106,8 +108,7 @@ pub struct RunDir {
 
 impl RunDir {
     pub fn create(config: &FilesConfig) -> io::Result<Self> {
-        let root = config.root();
-        std::fs::create_dir_all(&root)?;
+        let root = run_root::own_dir(&config.root())?;
         let temp = tempfile::Builder::new().prefix("run-").tempdir_in(&root)?;
         std::fs::create_dir(temp.path().join("work"))?;
         std::fs::create_dir(temp.path().join("tmp"))?;

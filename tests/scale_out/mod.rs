@@ -6,7 +6,7 @@
 use crate::common;
 mod contract;
 mod deploy;
-mod goru_process;
+pub mod goru_process;
 mod redis_server;
 
 use std::time::{Duration, Instant};
