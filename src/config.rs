@@ -20,8 +20,8 @@ use crate::host::kv::KvSettings;
 use crate::host::{Capabilities, Registry};
 use crate::mcp::McpConfig;
 use crate::sandbox::{
-    EngineOptions, FilesConfig, KEEP_RESIDENT_MEMORY, LimitPolicy, Limits, ResetStrategy,
-    SandboxConfig,
+    EngineOptions, FilesConfig, IDLE_TRIM, KEEP_RESIDENT_MEMORY, LimitPolicy, Limits,
+    ResetStrategy, SandboxConfig,
 };
 use crate::session::SessionConfig;
 use crate::tenant::{AuthMode, MetricsAccess, TenantConfig};
@@ -186,6 +186,9 @@ pub struct EngineSettings {
     /// MiB of each used memory slot kept mapped between runs; the rest is
     /// given back to the kernel and faulted in again by the next run.
     pub keep_resident_mb: u64,
+    /// Seconds without a slot taken or given back after which idle slots
+    /// give everything back to the kernel; 0 = never.
+    pub idle_trim_seconds: u64,
 }
 
 impl Default for EngineSettings {
@@ -193,6 +196,7 @@ impl Default for EngineSettings {
         Self {
             reset: ResetStrategy::default(),
             keep_resident_mb: KEEP_RESIDENT_MEMORY as u64 / MIB,
+            idle_trim_seconds: IDLE_TRIM.as_secs(),
         }
     }
 }
@@ -577,6 +581,7 @@ impl Config {
                 // Checked by `validate` (at most the memory ceiling).
                 keep_resident_bytes: usize::try_from(self.engine.keep_resident_mb * MIB)
                     .unwrap_or(usize::MAX),
+                idle_trim: Duration::from_secs(self.engine.idle_trim_seconds),
             },
             files: Some(self.files.clone()),
         }
@@ -854,22 +859,27 @@ mod tests {
     fn the_reset_strategy_comes_from_the_file_or_the_environment() {
         let d = Config::load(None, Vec::new()).unwrap();
         assert_eq!(
-            (d.engine.reset, d.engine.keep_resident_mb),
-            (ResetStrategy::Scan, 8)
+            (
+                d.engine.reset,
+                d.engine.keep_resident_mb,
+                d.engine.idle_trim_seconds
+            ),
+            (ResetStrategy::Scan, 8, 10)
         );
         let config = Config::load(
             None,
             env(&[
                 ("GORU_ENGINE_RESET", "copy"),
                 ("GORU_ENGINE_KEEP_RESIDENT_MB", "8"),
+                ("GORU_ENGINE_IDLE_TRIM_SECONDS", "0"),
             ]),
         )
         .unwrap();
         assert_eq!(config.engine.reset, ResetStrategy::Copy);
         let engine = config.sandbox_config().engine;
         assert_eq!(
-            (engine.reset, engine.keep_resident_bytes),
-            (ResetStrategy::Copy, 8 << 20)
+            (engine.reset, engine.keep_resident_bytes, engine.idle_trim),
+            (ResetStrategy::Copy, 8 << 20, Duration::ZERO)
         );
     }
 

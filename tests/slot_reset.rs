@@ -108,3 +108,73 @@ async fn a_slot_swapped_out_during_a_run_is_reset_all_the_same() {
         s.server.shutdown();
     }
 }
+
+/// RSS of a process, in bytes (`VmRSS` of /proc/PID/status).
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib << 10
+}
+
+/// After a load, slots that went idle give back what they kept
+/// (`[engine] idle_trim_seconds`), and a run in a trimmed slot still gets
+/// the snapshot's exact state. A server process of its own, so that its RSS
+/// is its slots' and nobody else's.
+#[tokio::test]
+async fn idle_slots_give_their_pages_back_and_still_run_fresh() {
+    use crate::scale_out::goru_process::GoruProcess;
+    let server = GoruProcess::start("[engine]\nidle_trim_seconds = 2\n").await;
+    let client = reqwest::Client::new();
+    let run = |code: String| {
+        let (client, url) = (client.clone(), server.url("/run"));
+        async move {
+            let answer: serde_json::Value = client
+                .post(url)
+                .json(&json!({ "code": code }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["status"], "ok", "{answer}");
+            answer["stdout"].as_str().unwrap().to_owned()
+        }
+    };
+    // Runs past long_after_ms move to the long lane, so these hold many
+    // slots at once; each writes 4 MiB that its slot keeps (under 8 MiB).
+    let planting = format!(
+        "{PLANT}\nimport time\nx = bytearray(4 << 20)\nx[:] = b'1' * len(x)\ntime.sleep(0.3)"
+    );
+    futures::future::join_all((0..12).map(|_| run(planting.clone()))).await;
+    let loaded = rss_bytes(server.pid());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let trimmed = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = rss_bytes(server.pid());
+        if now + (32 << 20) <= loaded || std::time::Instant::now() > deadline {
+            break now;
+        }
+    };
+    assert!(
+        trimmed + (32 << 20) <= loaded,
+        "idle slots kept their pages: RSS {} MiB after the load, {} MiB once idle",
+        loaded >> 20,
+        trimmed >> 20
+    );
+
+    eprintln!(
+        "idle trim: RSS {} MiB after the load, {} MiB once idle",
+        loaded >> 20,
+        trimmed >> 20
+    );
+    let checks = futures::future::join_all((0..6).map(|_| run(CHECK.to_owned()))).await;
+    for stdout in checks {
+        assert_eq!(stdout, "fresh\n", "a trimmed slot gave a run stale state");
+    }
+}

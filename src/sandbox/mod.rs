@@ -8,6 +8,7 @@ mod component;
 mod dirs;
 mod engine;
 mod executor;
+mod idle_trim;
 mod limits;
 mod outcome;
 mod output;
@@ -32,7 +33,7 @@ use wasmtime::Engine;
 
 pub use cache::{ArtifactKind, CacheOutcome, Compiled, DiskCache};
 pub use dirs::{Dirs, Preopen};
-pub use engine::{EPOCH_TICK, EngineOptions, KEEP_RESIDENT_MEMORY, ResetStrategy};
+pub use engine::{EPOCH_TICK, EngineOptions, IDLE_TRIM, KEEP_RESIDENT_MEMORY, ResetStrategy};
 pub use limits::{LimitPolicy, LimitRequest, Limits, MIN_MEMORY_MB};
 pub use outcome::{Display, GuestError, Image, RunResult, Status, Truncated, cut_str};
 pub use output::{OutputBuffer, OutputChunk, OutputSink, StreamName};
@@ -135,7 +136,7 @@ impl Sandbox {
     /// [`Sandbox::precompile`].
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
         let engine::Built { engine, reset } = engine::build(config.engine)?;
-        engine::spawn_ticker(engine.weak());
+        engine::start(&engine, &config.engine);
         Ok(Self(Arc::new(Inner {
             reset,
             executor: executor::Executor::new()?,
@@ -328,7 +329,7 @@ impl Sandbox {
             .python_sci
             .get_or_try_init(|| async {
                 let engine = engine::build_sci(self.0.config.engine)?;
-                engine::spawn_ticker(engine.weak());
+                engine::start(&engine, &self.0.config.engine);
                 let dir = self.0.config.runtime_dir.join("python-sci");
                 let files = self.0.config.files.clone();
                 let path = {
