@@ -11,7 +11,8 @@
 //! shared snapshot pages once per slot.
 //!
 //! So this thread gives all of it back when the pool has been idle for the
-//! configured time. It calls `Engine::trim_pooling_allocator`, from goru's
+//! configured time, and with it the heap memory the allocator keeps free
+//! (`malloc_trim`). It calls `Engine::trim_pooling_allocator`, from goru's
 //! wasmtime patch `scripts/wasmtime/idle-trim.patch`. The next run in a
 //! trimmed slot faults its pages in again and sees the same bytes: the
 //! snapshot's.
@@ -67,6 +68,7 @@ fn watch(engine: &EngineWeak, after: Duration) {
         if !trimmed && quiet_since.elapsed() >= after {
             let started = Instant::now();
             let bytes = engine.trim_pooling_allocator();
+            release_free_heap();
             trimmed = true;
             metrics::counter!("goru_engine_idle_trims_total").increment(1);
             tracing::debug!(
@@ -75,5 +77,18 @@ fn watch(engine: &EngineWeak, after: Duration) {
                 "gave idle memory slots' pages back"
             );
         }
+    }
+}
+
+/// Hands the heap memory the allocator holds free back to the kernel. A load
+/// grows glibc's per-thread arenas (instance contexts, requests, outputs) and
+/// glibc keeps what is freed for reuse; idle, nothing reuses it.
+fn release_free_heap() {
+    // SAFETY: malloc_trim takes no pointers; it walks glibc's own free lists
+    // under glibc's own locks.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
