@@ -140,30 +140,12 @@ impl FromStr for HostPattern {
                     "a wildcard must cover a name with at least two labels, e.g. *.example.com",
                 ));
             }
-            // URLs read a host whose last label is a number as an IPv4
-            // address (or refuse it), so no URL could ever reach a name
-            // under this one: refused rather than accepted and dead.
-            if suffix.rsplit('.').next().is_some_and(ends_in_a_number) {
-                return Err(err(
-                    "a wildcard over a name that ends in a number: URLs read such hosts as IPv4 addresses",
-                ));
-            }
             PatternHost::Subdomains(suffix.to_owned())
         } else {
             check_domain(host).map_err(err)?;
             PatternHost::Exact(host.to_owned())
         };
         Ok(Self { host, port })
-    }
-}
-
-/// Whether URLs read `label`, a host's last, as a number (the WHATWG URL
-/// standard's "ends in a number"): decimal digits, or `0x` and hex digits.
-fn ends_in_a_number(label: &str) -> bool {
-    let hex = label.strip_prefix("0x");
-    match hex {
-        Some(digits) => digits.bytes().all(|b| b.is_ascii_hexdigit()),
-        None => !label.is_empty() && label.bytes().all(|b| b.is_ascii_digit()),
     }
 }
 
@@ -371,8 +353,6 @@ mod tests {
             "-bad.example.com",
             "[::1",
             "fe80::1:80:x",
-            "*.0.0",
-            "*.example.0x1f",
         ] {
             let e = bad.parse::<HostPattern>().unwrap_err();
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
@@ -443,7 +423,12 @@ mod tests {
                 let host_str = url.host_str().unwrap();
                 let host_ok = match &pattern.host {
                     PatternHost::Exact(want) => host_str == want,
-                    PatternHost::Subdomains(suffix) => host_str.ends_with(&format!(".{suffix}")),
+                    // A wildcard covers names. A host the URL parser reads
+                    // as an address is none, even when its spelling ends in
+                    // the suffix (`*.0.0` and http://0.0.0.0/).
+                    PatternHost::Subdomains(suffix) => {
+                        matches!(host, url::Host::Domain(_)) && host_str.ends_with(&format!(".{suffix}"))
+                    }
                     PatternHost::Ip(ip) => host_str.trim_matches(['[', ']']).parse::<IpAddr>().ok() == Some(*ip),
                 };
                 let port_ok = pattern.port.unwrap_or(default) == port;
