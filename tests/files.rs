@@ -204,17 +204,12 @@ async fn a_killed_server_s_run_directories_are_removed_by_the_next_one() {
         1,
         "the live server's directory must stay: {before:?} -> {now:?}"
     );
-    let answer: Value = reqwest::Client::new()
-        .post(live.url("/run"))
-        .json(
-            &json!({"code": "open('x.txt', 'w').write('still here')\nprint(open('x.txt').read())"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = common::post(
+        &reqwest::Client::new(),
+        live.url("/run"),
+        json!({"code": "open('x.txt', 'w').write('still here')\nprint(open('x.txt').read())"}),
+    )
+    .await;
     assert_eq!(answer["stdout"], "still here\n", "{answer}");
     drop(next);
 }

@@ -132,15 +132,7 @@ async fn idle_slots_give_their_pages_back_and_still_run_fresh() {
     let run = |code: String| {
         let (client, url) = (client.clone(), server.url("/run"));
         async move {
-            let answer: serde_json::Value = client
-                .post(url)
-                .json(&json!({ "code": code }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = common::post(&client, url, json!({ "code": code })).await;
             assert_eq!(answer["status"], "ok", "{answer}");
             answer["stdout"].as_str().unwrap().to_owned()
         }
