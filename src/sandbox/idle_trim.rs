@@ -48,16 +48,16 @@ fn watch(engine: &EngineWeak, after: Duration) {
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        let Some(metrics) = engine.pooling_allocator_metrics() else {
+        let Some(pool) = engine.pooling_allocator_metrics() else {
             return;
         };
         // A slot taken or given back changes one of these. Steady load may
         // repeat them now and then, but not for a whole `after`.
         let state = (
-            metrics.core_instances(),
-            metrics.memories(),
-            metrics.unused_warm_memories(),
-            metrics.unused_memory_bytes_resident(),
+            pool.core_instances(),
+            pool.memories(),
+            pool.unused_warm_memories(),
+            pool.unused_memory_bytes_resident(),
         );
         if last != Some(state) {
             last = Some(state);

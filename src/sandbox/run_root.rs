@@ -18,7 +18,7 @@ const OWNED: &str = "proc-";
 /// Names of directories still being set up (see [`own_dir`]).
 const NEW: &str = ".new-proc-";
 /// The file whose lock marks the owner alive.
-pub const LOCK: &str = ".lock";
+const LOCK: &str = ".lock";
 /// A directory still named `NEW` after this long was left by a process that
 /// died while setting it up.
 const NEW_GRACE: Duration = Duration::from_secs(600);
