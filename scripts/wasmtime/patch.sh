@@ -23,6 +23,10 @@
 # the kernel every page that idle memory slots keep mapped (the written pages
 # reset in place and the image pages they read). goru calls it when the pool
 # has been quiet for [engine] idle_trim_seconds (src/sandbox/idle_trim.rs).
+#
+# no-pulley.patch: build time. wasmtime 48.0.8 always asks Cranelift for its
+# Pulley (portable interpreter) backend, about a sixth of cranelift-codegen's
+# generated code, which goru never targets: it compiles for the host only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 version=48.0.8

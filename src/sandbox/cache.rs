@@ -305,6 +305,116 @@ mod tests {
         );
     }
 
+    /// A module whose `answer` returns `value`: enough machine code to damage.
+    fn tiny_guest(dir: &Path, value: i32) -> PathBuf {
+        use wasm_encoder as we;
+        let mut types = we::TypeSection::new();
+        types.ty().function([], [we::ValType::I32]);
+        let mut functions = we::FunctionSection::new();
+        functions.function(0);
+        let mut exports = we::ExportSection::new();
+        exports.export("answer", we::ExportKind::Func, 0);
+        let mut body = we::Function::new([]);
+        body.instructions().i32_const(value).end();
+        let mut code = we::CodeSection::new();
+        code.function(&body);
+        let mut module = we::Module::new();
+        module
+            .section(&types)
+            .section(&functions)
+            .section(&exports)
+            .section(&code);
+        let path = dir.join(format!("guest-{value}.wasm"));
+        std::fs::write(&path, module.finish()).unwrap();
+        path
+    }
+
+    /// Loads the tiny guest through the cache and calls it.
+    fn answer(cache: &DiskCache, engine: &Engine, guest: &Path) -> (i32, CacheOutcome) {
+        let (module, outcome) = cache
+            .load(engine, ArtifactKind::Module, guest, |compiled| {
+                compiled
+                    .module(engine)
+                    .map_err(SandboxError::wasmtime("loading"))
+            })
+            .unwrap();
+        let mut store = wasmtime::Store::new(engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let f = instance
+            .get_typed_func::<(), i32>(&mut store, "answer")
+            .unwrap();
+        (f.call(&mut store, ()).unwrap(), outcome)
+    }
+
+    /// The only entry in `dir` and its checksum.
+    fn only_entry(dir: &Path) -> (PathBuf, PathBuf) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        let (sum, entry) = (entries[0].clone(), entries[1].clone());
+        assert_eq!(sum.extension().unwrap(), "blake3", "{entries:?}");
+        assert_eq!(entry.extension().unwrap(), "cwasm", "{entries:?}");
+        (entry, sum)
+    }
+
+    /// Every kind of damage is rebuilt, never run; the real guests' cold,
+    /// warm and flipped-byte cases are in tests/cache.rs.
+    #[test]
+    fn every_damaged_entry_is_rebuilt_and_the_guest_still_answers() {
+        let engine = Engine::default();
+        let guests = tempfile::tempdir().unwrap();
+        let guest = tiny_guest(guests.path(), 42);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::new(Some(dir.path().join("cache")));
+        let run = || answer(&cache, &engine, &guest);
+
+        assert_eq!(run(), (42, CacheOutcome::Miss));
+        let (entry, sum) = only_entry(&dir.path().join("cache"));
+        let pristine = std::fs::read(&entry).unwrap();
+        assert_eq!(run(), (42, CacheOutcome::Hit));
+
+        let mut flipped = pristine.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x40;
+        std::fs::write(&entry, &flipped).unwrap();
+        assert_eq!(run(), (42, CacheOutcome::Rebuilt), "flipped byte");
+        assert_eq!(std::fs::read(&entry).unwrap(), pristine, "same bytes");
+
+        std::fs::write(&entry, &pristine[..pristine.len() / 3]).unwrap();
+        assert_eq!(run(), (42, CacheOutcome::Rebuilt), "truncated");
+
+        // Stale: a well-formed checksum over bytes wasmtime will not accept.
+        let junk = b"not a compiled module".to_vec();
+        std::fs::write(&entry, &junk).unwrap();
+        std::fs::write(&sum, blake3::hash(&junk).as_bytes()).unwrap();
+        assert_eq!(run(), (42, CacheOutcome::Rebuilt), "stale");
+        assert_eq!(run(), (42, CacheOutcome::Hit));
+
+        std::fs::remove_file(&sum).unwrap();
+        assert_eq!(run(), (42, CacheOutcome::Rebuilt), "no checksum");
+        assert_eq!(std::fs::read(&entry).unwrap(), pristine);
+
+        // Another guest is another entry, never this one's code.
+        let other = tiny_guest(guests.path(), 7);
+        assert_eq!(answer(&cache, &engine, &other), (7, CacheOutcome::Miss));
+    }
+
+    #[test]
+    fn without_a_directory_nothing_is_written() {
+        let engine = Engine::default();
+        let guests = tempfile::tempdir().unwrap();
+        let guest = tiny_guest(guests.path(), 42);
+        let cache = DiskCache::new(None);
+        assert_eq!(
+            answer(&cache, &engine, &guest),
+            (42, CacheOutcome::Disabled)
+        );
+        assert_eq!(std::fs::read_dir(guests.path()).unwrap().count(), 1);
+    }
+
     #[test]
     fn a_flipped_byte_fails_verification() {
         let dir = tempfile::tempdir().unwrap();
